@@ -1,0 +1,282 @@
+"""The command line. Each command parses, calls the stages and prints; heavy imports stay inside commands."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from . import __version__
+from .errors import CounterbriefError
+
+ARCHIVE_HELP = "Archive folder (default: $COUNTERBRIEF_ARCHIVE, the nearest archive above the current folder, or the bundled one)."
+
+
+class Root(click.Group):
+    """Turns our errors into one clean line and the right exit code, in one place."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CounterbriefError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            exc = click.ClickException(str(e))
+            exc.exit_code = e.exit_code
+            raise exc from None
+        except OSError as e:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from None
+
+
+def echo(text: str = "", err: bool = False) -> None:
+    click.echo(text, err=err, color=False if os.environ.get("NO_COLOR") else None)
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--archive", type=click.Path(path_type=Path, file_okay=False), envvar="COUNTERBRIEF_ARCHIVE",
+              help=ARCHIVE_HELP)
+@click.option("-v", "--verbose", is_flag=True, help="Say which archive is used, and more.")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(__version__, prog_name="counterbrief")
+@click.pass_context
+def main(ctx: click.Context, archive: Optional[Path], verbose: bool, debug: bool) -> None:
+    """Keep a curated archive of defector accounts and make counter-messaging briefs from it.
+
+    \b
+    Example:
+        counterbrief brief recipes/why-they-left-amman.yml -o brief.pdf
+    """
+    ctx.obj = {"archive_opt": archive, "verbose": verbose, "debug": debug}
+
+
+def get_archive(ctx: click.Context):
+    """The archive this command works on (resolved once, on first use)."""
+    from . import load
+
+    obj = ctx.find_root().obj
+    if "archive" not in obj:
+        obj["archive"] = load.find_archive(obj["archive_opt"], None, Path.cwd())
+        if obj["verbose"]:
+            echo(f"archive: {obj['archive'].root}" + (" (bundled)" if obj["archive"].bundled else ""), err=True)
+    return obj["archive"]
+
+
+def load_usable(ctx: click.Context):
+    """Load the archive; bad files are left out with one warning line on stderr."""
+    from .validate import load_archive
+
+    loaded = load_archive(get_archive(ctx))
+    if loaded.errors:
+        echo(f"warning: {loaded.bad_files} story file(s) with errors left out; run 'counterbrief check' to see them"
+             if loaded.bad_files else f"warning: {loaded.errors[0]}", err=True)
+    return loaded
+
+
+# --------------------------------------------------------------------------- init / add
+
+@main.command()
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--force", is_flag=True, help="Fill in a folder that is not empty; existing files are kept.")
+def init(directory: Path, force: bool) -> None:
+    """Create a new, empty archive in DIRECTORY.
+
+    \b
+    Example:
+        counterbrief init our-archive && cd our-archive && counterbrief check
+    """
+    from .curate import init_archive
+    from .load import bundled_root
+
+    written = init_archive(directory, bundled_root(), force=force)
+    echo(f"archive ready in {directory} ({len(written)} files written)")
+
+
+@main.command()
+@click.option("--source", "source_file", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="The source text (article or transcript) the quotes come from; copied into sources/.")
+@click.option("--id", "sid", default="", help="Story id (lowercase slug); made from the alias if not given.")
+@click.option("--title", default="", help="A title for the account.")
+@click.option("--alias", default="", help="The speaker's name as the source publishes it.")
+@click.option("--role", default="", help="The speaker's role in the group.")
+@click.option("--origin", default="", help="Where the speaker comes from, as the source says.")
+@click.option("--joined", default="", help="Year or date joined.")
+@click.option("--left", default="", help="Year or date left.")
+@click.option("--now", default="", help="Where the speaker is now, if the source says.")
+@click.option("--group", default="ISIS", show_default=True, help="The group.")
+@click.option("--language", default="en", show_default=True, help="ISO 639-1 code of the account.")
+@click.option("--theme", "themes", multiple=True, help="A theme id (repeatable).")
+@click.option("--quote", "quotes", multiple=True, help="A verbatim quote from the source (repeatable).")
+@click.option("--outlet", default="", help="The outlet that published the source.")
+@click.option("--source-title", default="", help="The source's headline.")
+@click.option("--author", default="", help="Author or correspondent.")
+@click.option("--published", default="", help="Publication date (YYYY, YYYY-MM or YYYY-MM-DD).")
+@click.option("--url", default="", help="The source's web address.")
+@click.option("--via", default="", help="The outlet the source cites, when it is second-hand.")
+@click.option("--retrieved", default="", help="Date the source was retrieved.")
+@click.option("--content-warning", "warnings", multiple=True, help="A content warning (repeatable).")
+@click.option("--sensitivity", type=click.Choice(["public", "internal", "restricted"]), default="internal",
+              show_default=True, help="Who may see it.")
+@click.option("--summary", default="", help="A summary in your own words.")
+@click.option("--edit", is_flag=True, help="Open the new story in $EDITOR.")
+@click.pass_context
+def add(ctx, source_file, sid, title, alias, role, origin, joined, left, now, group, language, themes, quotes,
+        outlet, source_title, author, published, url, via, retrieved, warnings, sensitivity, summary, edit) -> None:
+    """Add an account from a source text, as a draft.
+
+    Every quote is checked verbatim against the source before anything is written; nothing is
+    ever overwritten. In a terminal, what is missing is asked for.
+
+    \b
+    Example:
+        counterbrief add --source article.txt --alias "Abu X" --title "..." \\
+            --theme regret --quote "If they'd known the truth they wouldn't have joined"
+    """
+    from .curate import NewStory, add_story
+    from .errors import UsageProblem
+    from .validate import check_story, load_vocabulary, SnapshotCache
+
+    archive = get_archive(ctx)
+    if archive.bundled and not (archive.root / ".git").exists() and "site-packages" in str(archive.root):
+        raise UsageProblem("the bundled archive is part of the installed package",
+                           fix="run 'counterbrief init DIR' and add to that archive (--archive DIR)")
+    interactive = sys.stdin.isatty()
+    themes, quotes = list(themes), list(quotes)
+    if interactive:
+        alias = alias or click.prompt("Speaker's name as published")
+        title = title or click.prompt("Title of the account")
+        if not themes:
+            themes = click.prompt("Themes (ids, comma-separated)").replace(" ", "").split(",")
+        while not quotes or click.confirm("Another quote?", default=False):
+            quotes.append(click.prompt("Quote (verbatim from the source)"))
+        summary = summary or click.prompt("Summary in your own words", default="", show_default=False)
+    missing = [f"--{n}" for n, v in (("alias", alias), ("title", title)) if not v]
+    if missing:
+        raise UsageProblem(f"missing {', '.join(missing)}", fix="give them as options, or run add in a terminal to be asked")
+    vocabulary, _ = load_vocabulary(archive)
+    new = NewStory(source_file=source_file, alias=alias, title=title, themes=[t for t in themes if t], quotes=quotes,
+                   id=sid, group=group, language=language, role=role, origin=origin, joined=joined, left=left, now=now,
+                   outlet=outlet, source_title=source_title, author=author, published=published, url=url, via=via,
+                   retrieved=retrieved, content_warnings=list(warnings), sensitivity=sensitivity, summary=summary)
+    path = add_story(archive, new, vocabulary)
+    if edit:
+        click.edit(filename=str(path))
+    _, problems = check_story(path, archive, vocabulary, SnapshotCache(archive))
+    for p in problems:
+        echo(str(p), err=True)
+    echo(f"added {archive.rel(path)} (status: draft)")
+
+
+# --------------------------------------------------------------------------- check / show / stats / themes
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print {errors, warnings} as JSON.")
+@click.pass_context
+def check(ctx, paths, as_json) -> None:
+    """Validate the archive, or only the named story files.
+
+    Checks YAML and fields, ids, themes, snapshots and that every quote is verbatim in its
+    snapshot. Prints one line per problem; exits 1 if there is any error.
+
+    \b
+    Example:
+        counterbrief check stories/abu-hajer-al-maghribi.md
+    """
+    from .validate import load_archive
+
+    archive = get_archive(ctx)
+    only = None
+    if paths:
+        only = []
+        for p in paths:
+            if p.is_dir():
+                only += sorted(x for x in p.glob("*.md"))
+            else:
+                only.append(p)
+    loaded = load_archive(archive, only=only)
+    checked = len(only) if only is not None else len(loaded.stories) + loaded.bad_files
+    if as_json:
+        emit_json({"archive": str(archive.root), "checked": checked,
+                   "errors": [p.to_json() for p in loaded.errors],
+                   "warnings": [p.to_json() for p in loaded.warnings]})
+    else:
+        for p in loaded.problems:
+            echo(str(p))
+        echo(f"checked {checked} stories in {archive.root}: {len(loaded.errors)} errors, {len(loaded.warnings)} warnings",
+             err=True)
+    if loaded.errors:
+        ctx.exit(1)
+
+
+@main.command()
+@click.argument("story_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
+@click.option("--notes", is_flag=True, help="Include curator notes (never shown otherwise).")
+@click.pass_context
+def show(ctx, story_id, as_json, notes) -> None:
+    """Show one account: content warnings first, then who, summary, quotes and source.
+
+    \b
+    Example:
+        counterbrief show jordanian-defector-cbs-2017
+    """
+    from . import present
+    from .errors import UsageProblem
+    from .report import archive_redactor, story_record
+    from .validate import did_you_mean
+
+    loaded = load_usable(ctx)
+    story = loaded.by_id().get(story_id)
+    if story is None:
+        broken = [p for p in loaded.errors if Path(p.file).stem == story_id]
+        if broken:
+            raise UsageProblem(f"story '{story_id}' has errors: {broken[0]}", fix="fix it, then run counterbrief check")
+        hint = did_you_mean(story_id, loaded.by_id())
+        raise UsageProblem(f"no story '{story_id}'", fix=hint or "list ids with 'counterbrief search \"*\"'")
+    record = story_record(story, archive_redactor(loaded), include_notes=notes)
+    if as_json:
+        emit_json(record)
+    else:
+        echo(present.show(record))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@click.pass_context
+def stats(ctx, as_json) -> None:
+    """Counts by theme, group, origin, year, language, status and sensitivity, and the gaps.
+
+    \b
+    Example:
+        counterbrief stats --json
+    """
+    from . import present, report
+
+    data = report.stats(load_usable(ctx))
+    emit_json(data) if as_json else echo(present.stats(data))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the vocabulary as JSON.")
+@click.pass_context
+def themes(ctx, as_json) -> None:
+    """The theme vocabulary: labels, definitions, synonyms and how many accounts carry each.
+
+    \b
+    Example:
+        counterbrief themes
+    """
+    from . import present, report
+
+    rows = report.themes(load_usable(ctx))
+    emit_json(rows) if as_json else echo(present.themes(rows))

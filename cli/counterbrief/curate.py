@@ -1,0 +1,157 @@
+"""The curator's writes: a new archive (init) and a new account (add). Nothing is ever overwritten."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+from . import load
+from .errors import CounterbriefError, UsageProblem
+from .model import Archive, Theme
+from .text import find_verbatim, normalise, slugify
+
+CURATOR_README = """\
+# Our counterbrief archive
+
+One account per file in `stories/` (YAML front matter, then a summary in our own words), the
+source text each quote is checked against in `sources/`, the theme vocabulary in
+`vocabulary.yml`, brief recipes in `recipes/`, and our own brief templates in `templates/`.
+
+- `counterbrief add --source article.txt ...` adds an account as a draft.
+- `counterbrief check` must pass before a change is shared: every quote is verbatim in its snapshot.
+- Only `status: approved` and `sensitivity: public` accounts reach a brief by default.
+- Names under `redact:` never appear in any output; `notes:` never reach a brief.
+- `.counterbrief/` is the search index: derived, git-ignored, never edited by hand.
+"""
+
+
+def write_new(path: Path, text: str) -> None:
+    """Create a file that must not exist yet (O_EXCL), whole or not at all."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        os.link(tmp, path)  # fails if path exists: never overwrites, even racing another add
+    except FileExistsError:
+        raise CounterbriefError(f"{path.name} exists already", path, fix="choose another id; nothing was overwritten") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def init_archive(dest: Path, bundled: Path, force: bool = False) -> list[Path]:
+    """Make a new archive at dest. Returns the files written; existing files are always kept."""
+    if dest.exists() and not dest.is_dir():
+        raise UsageProblem(f"{dest} is a file", fix="give a folder for the new archive")
+    if dest.is_dir() and any(dest.iterdir()) and not force:
+        what = "an archive" if load.is_archive(dest) else "a folder that is not empty"
+        raise UsageProblem(f"{dest} is {what}", fix="choose a new folder, or add --force to fill in what is missing (existing files are kept)")
+    for sub in ("stories", "sources", "recipes", "templates"):
+        (dest / sub).mkdir(parents=True, exist_ok=True)
+    files = {
+        "vocabulary.yml": (bundled / "vocabulary.yml").read_text(encoding="utf-8"),
+        "recipes/example.yml": (bundled / "recipes" / "why-they-left-amman.yml").read_text(encoding="utf-8"),
+        ".gitignore": ".counterbrief/\n",
+        "README.md": CURATOR_README,
+    }
+    written = []
+    for rel, text in files.items():
+        target = dest / rel
+        if not target.exists():
+            write_new(target, text)
+            written.append(target)
+    return written
+
+
+@dataclass
+class NewStory:
+    """What `add` collects, before it becomes a file."""
+
+    source_file: Path
+    alias: str
+    title: str
+    themes: list[str]
+    quotes: list[str]
+    id: str = ""
+    group: str = "ISIS"
+    language: str = "en"
+    role: str = ""
+    origin: str = ""
+    joined: str = ""
+    left: str = ""
+    now: str = ""
+    outlet: str = ""
+    source_title: str = ""
+    author: str = ""
+    published: str = ""
+    url: str = ""
+    via: str = ""
+    retrieved: str = ""
+    content_warnings: list[str] = field(default_factory=list)
+    sensitivity: str = "internal"
+    summary: str = ""
+
+
+def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) -> tuple[str, Path, Path, str]:
+    """Check everything before anything is written. Returns (id, story path, snapshot path, story text)."""
+    import yaml
+
+    from .validate import ISO_639_1, did_you_mean
+
+    sid = new.id or slugify(new.alias + " " + (new.outlet or new.source_title))
+    if not sid or slugify(sid) != sid:
+        raise UsageProblem(f"id '{sid}' is not a lowercase slug", fix="use a-z, 0-9 and hyphens, e.g. --id abu-example")
+    story_path = archive.stories_dir / f"{sid}.md"
+    snapshot_path = archive.root / "sources" / f"{sid}{new.source_file.suffix or '.txt'}"
+    if story_path.exists():
+        raise UsageProblem(f"a story with id '{sid}' exists already ({archive.rel(story_path)})",
+                           fix="give another --id; nothing was written")
+    if snapshot_path.exists():
+        raise UsageProblem(f"snapshot {archive.rel(snapshot_path)} exists already", fix="give another --id; nothing was written")
+    source_text = load.read_text(new.source_file, load.MAX_SNAPSHOT_BYTES, "source file", str(new.source_file))
+    if not new.quotes:
+        raise UsageProblem("no quote given", fix="add at least one --quote, copied exactly from the source")
+    flat = normalise(source_text)
+    for q in new.quotes:
+        if not find_verbatim(q, flat):
+            raise UsageProblem(f"quote not found verbatim in {new.source_file}: \"{q[:60]}\"",
+                               fix="copy it exactly from the source text; nothing was written")
+    for t in new.themes:
+        if t not in vocabulary:
+            hint = did_you_mean(t, vocabulary)
+            raise UsageProblem(f"unknown theme '{t}'", fix=hint or "use an id from 'counterbrief themes'")
+    if not new.themes:
+        raise UsageProblem("no theme given", fix="add at least one --theme from 'counterbrief themes'")
+    if new.language not in ISO_639_1:
+        raise UsageProblem(f"language '{new.language}' is not an ISO 639-1 code", fix="use two letters such as en, fr, ar")
+    speaker = {"alias": new.alias, "role": new.role, "origin": new.origin, "joined": new.joined,
+               "left": new.left, "now": new.now}
+    source = {"outlet": new.outlet, "title": new.source_title, "author": new.author, "published": new.published,
+              "url": new.url, "via": new.via, "retrieved": new.retrieved, "snapshot": archive.rel(snapshot_path)}
+    front = {
+        "id": sid, "title": new.title,
+        "speaker": {k: v for k, v in speaker.items() if v},
+        "group": new.group, "language": new.language, "themes": list(new.themes),
+        "source": {k: v for k, v in source.items() if v},
+        "quotes": [{"text": q} for q in new.quotes],
+        "content_warnings": list(new.content_warnings),
+        "sensitivity": new.sensitivity, "status": "draft", "synthetic": False, "redact": [], "notes": "",
+    }
+    text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100) + "---\n" + (
+        new.summary.strip() or "Summary in the curator's own words: to be written.") + "\n"
+    return sid, story_path, snapshot_path, text
+
+
+def add_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) -> Path:
+    """Write the snapshot and the story, or neither."""
+    sid, story_path, snapshot_path, text = plan_story(archive, new, vocabulary)
+    snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+    archive.stories_dir.mkdir(parents=True, exist_ok=True)
+    write_new(snapshot_path, new.source_file.read_text(encoding="utf-8"))
+    try:
+        write_new(story_path, text)
+    except BaseException:
+        snapshot_path.unlink(missing_ok=True)
+        raise
+    return story_path
+
+

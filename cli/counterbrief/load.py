@@ -1,0 +1,183 @@
+"""Reading the archive from disk: finding it, splitting front matter, YAML with line numbers.
+
+Nothing here judges a story beyond "can it be read"; validate.py does the rest.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from .errors import CounterbriefError, UsageProblem
+from .model import Archive
+
+MAX_STORY_BYTES = 1_000_000
+MAX_SNAPSHOT_BYTES = 20_000_000
+FRONT = "---"
+
+
+# --------------------------------------------------------------------------- archive
+
+def bundled_root() -> Path:
+    """The archive shipped with the package (package data, found by importlib.resources)."""
+    from importlib.resources import files
+
+    return Path(str(files("counterbrief._bundled")))
+
+
+def is_archive(path: Path) -> bool:
+    return (path / "stories").is_dir() and (path / "vocabulary.yml").is_file()
+
+
+def find_archive(explicit: Optional[Path], env: Optional[str], cwd: Path) -> Archive:
+    """--archive, then COUNTERBRIEF_ARCHIVE, then the nearest archive at or above cwd, then the bundled one."""
+    for given, origin in ((explicit, "--archive"), (Path(env) if env else None, "COUNTERBRIEF_ARCHIVE")):
+        if given is None:
+            continue
+        if not given.is_dir():
+            raise UsageProblem(f"{origin} {given} is not a folder",
+                               fix="give the folder that holds stories/ and vocabulary.yml")
+        if not is_archive(given):
+            missing = "stories/" if not (given / "stories").is_dir() else "vocabulary.yml"
+            raise UsageProblem(f"{origin} {given} is not a counterbrief archive (no {missing})",
+                               fix=f"run 'counterbrief init {given}' or point {origin} at an archive")
+        return Archive(given.resolve(), bundled=_same(given, bundled_root()))
+    for folder in (cwd, *cwd.parents):
+        if is_archive(folder):
+            return Archive(folder.resolve(), bundled=_same(folder, bundled_root()))
+    return Archive(bundled_root().resolve(), bundled=True)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def story_paths(archive: Archive) -> list[Path]:
+    """Every story file, sorted so output and problem order never depend on the file system."""
+    try:
+        return sorted(p for p in archive.stories_dir.iterdir() if p.suffix == ".md" and p.is_file())
+    except FileNotFoundError:
+        return []
+
+
+# --------------------------------------------------------------------------- reading
+
+def read_text(path: Path, limit: int, what: str, shown: str) -> str:
+    """Read a UTF-8 file, refusing files over ``limit`` bytes with a clear error."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CounterbriefError(f"{what} not found", shown) from None
+    if size > limit:
+        raise CounterbriefError(
+            f"{what} is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit",
+            shown, fix="keep the story short and put long text in its source snapshot")
+    data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise CounterbriefError(f"not UTF-8 text (byte 0x{data[e.start]:02x})", shown, line,
+                                fix="re-save the file as UTF-8") from None
+
+
+@dataclass
+class Parsed:
+    """A story file split into its fields (with the line of each) and its body."""
+
+    data: dict[str, Any]
+    lines: dict[str, int] = field(default_factory=dict)
+    body: str = ""
+
+
+def split_front_matter(text: str, shown: str) -> tuple[str, str, int]:
+    """Return (yaml text, body, line number of the body's first line)."""
+    if not text.strip():
+        raise CounterbriefError("empty file", shown, 1,
+                                fix="a story starts with '---', its YAML fields, and a closing '---'")
+    lines = text.splitlines(keepends=True)
+    if lines[0].rstrip() != FRONT:
+        raise CounterbriefError("no YAML front matter", shown, 1,
+                                fix="start the file with a line '---', the fields, then a closing '---'")
+    for i, line in enumerate(lines[1:], start=1):
+        if line.rstrip() in (FRONT, "..."):
+            return "".join(lines[1:i]), "".join(lines[i + 1:]), i + 2
+    raise CounterbriefError("front matter is never closed", shown, 1,
+                            fix="add a line '---' after the last field")
+
+
+def _loader():
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def load_yaml(text: str, shown: str, first_line: int = 1) -> tuple[Any, dict[str, int]]:
+    """Parse YAML, returning the data and the file line of every field path (``quotes.0.text``)."""
+    import yaml
+
+    loader = _loader()(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + first_line if mark else None
+        problem = (e.problem or e.context or "cannot be read").strip()
+        raise CounterbriefError(f"bad YAML: {problem}", shown, line,
+                                fix="check the indentation, colons and quoting on this line") from None
+    except yaml.YAMLError as e:
+        raise CounterbriefError(f"bad YAML: {e}", shown, fix="check the file's YAML syntax") from None
+    finally:
+        loader.dispose()
+    lines: dict[str, int] = {}
+    if node is not None:
+        _mark_lines(node, "", lines, first_line)
+    return _plain(data), lines
+
+
+def _mark_lines(node, prefix: str, out: dict[str, int], first_line: int) -> None:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            name = f"{prefix}{key.value}"
+            out.setdefault(name, key.start_mark.line + first_line)
+            _mark_lines(value, name + ".", out, first_line)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            name = f"{prefix}{i}"
+            out.setdefault(name, item.start_mark.line + first_line)
+            _mark_lines(item, name + ".", out, first_line)
+
+
+def _plain(value: Any) -> Any:
+    """Dates become ISO strings, so that the schema and the output see text, as the curator wrote it."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def parse_story_file(path: Path, shown: str) -> Parsed:
+    text = read_text(path, MAX_STORY_BYTES, "story", shown)
+    front, body, _ = split_front_matter(text, shown)
+    data, lines = load_yaml(front, shown, first_line=2)
+    if not isinstance(data, dict):
+        raise CounterbriefError("front matter is not a mapping of fields", shown, 2,
+                                fix="write one 'field: value' per line between the '---' lines")
+    return Parsed(data, lines, body.strip("\n"))
+
+
+def load_yaml_file(path: Path, shown: str, limit: int = MAX_STORY_BYTES) -> tuple[Any, dict[str, int]]:
+    return load_yaml(read_text(path, limit, "file", shown), shown)
+

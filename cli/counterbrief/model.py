@@ -1,0 +1,92 @@
+"""The archive's records as plain dataclasses. No I/O here."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+SENSITIVITIES = ("public", "internal", "restricted")
+STATUSES = ("draft", "reviewed", "approved")
+
+
+@dataclass
+class Quote:
+    text: str
+    speaker: str
+    themes: list[str] = field(default_factory=list)
+    graphic: bool = False
+    line: Optional[int] = None
+
+
+@dataclass
+class Story:
+    id: str
+    path: Path
+    title: str
+    speaker: dict[str, str]
+    group: str
+    language: str
+    themes: list[str]
+    source: dict[str, str]
+    quotes: list[Quote]
+    sensitivity: str
+    status: str
+    body: str
+    content_warnings: list[str] = field(default_factory=list)
+    synthetic: bool = False
+    redact: list[str] = field(default_factory=list)
+    notes: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    lines: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        """Approved and public: what a brief takes by default."""
+        return self.status == "approved" and self.sensitivity == "public" and not self.synthetic
+
+    @property
+    def year(self) -> str:
+        return str(self.source.get("published", ""))[:4]
+
+    def all_themes(self) -> list[str]:
+        seen = list(self.themes)
+        for q in self.quotes:
+            seen.extend(t for t in q.themes if t not in seen)
+        return seen
+
+
+@dataclass
+class Theme:
+    id: str
+    label: str
+    definition: str = ""
+    synonyms: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Archive:
+    root: Path
+    bundled: bool = False
+
+    @property
+    def stories_dir(self) -> Path:
+        return self.root / "stories"
+
+    @property
+    def vocabulary_path(self) -> Path:
+        return self.root / "vocabulary.yml"
+
+    @property
+    def recipes_dir(self) -> Path:
+        return self.root / "recipes"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.root / "templates"
+
+    def rel(self, path: Path) -> str:
+        """A path as the user should read it: relative to the archive when inside it."""
+        try:
+            return str(path.resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)

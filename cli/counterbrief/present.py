@@ -1,0 +1,79 @@
+"""How records look in a terminal. Plain strings in, plain strings out: the CLI prints them."""
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+WIDTH = 88
+
+
+def wrap(text: str, indent: str = "") -> str:
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    return "\n\n".join(textwrap.fill(" ".join(p.split()), WIDTH, initial_indent=indent, subsequent_indent=indent)
+                       for p in paragraphs)
+
+
+def citation(source: dict[str, str]) -> str:
+    parts = [source.get("outlet"), source.get("author") and f"by {source['author']}",
+             source.get("title") and f"\u201c{source['title']}\u201d", source.get("published"),
+             source.get("via") and f"citing {source['via']}", source.get("url"),
+             source.get("retrieved") and f"retrieved {source['retrieved']}"]
+    return ", ".join(p for p in parts if p)
+
+
+def show(record: dict[str, Any]) -> str:
+    out = []
+    if record["content_warnings"]:
+        out.append(f"CONTENT WARNING: {', '.join(record['content_warnings'])}")
+        out.append("")
+    out.append(record["title"])
+    out.append("=" * min(len(record["title"]), WIDTH))
+    sp = record["speaker"]
+    fields = [("id", record["id"]), ("speaker", sp.get("alias")), ("role", sp.get("role")), ("origin", sp.get("origin")),
+              ("joined", sp.get("joined")), ("left", sp.get("left")), ("now", sp.get("now")),
+              ("group", record["group"]), ("language", record["language"]), ("themes", ", ".join(record["themes"])),
+              ("status", f"{record['status']}, {record['sensitivity']}" + (", SYNTHETIC" if record["synthetic"] else ""))]
+    width = max(len(k) for k, _ in fields)
+    out += [f"{k.ljust(width)}  {v}" for k, v in fields if v]
+    out += ["", wrap(record["summary"]), "", "Quotes:"]
+    for q in record["quotes"]:
+        mark = " [graphic]" if q["graphic"] else ""
+        out.append(wrap(f"\u201c{q['text']}\u201d \u2014 {q['speaker']}{mark}", "  "))
+    out += ["", "Source: " + citation(record["source"])]
+    if record.get("notes"):
+        out += ["", "Curator notes: " + record["notes"]]
+    return "\n".join(out)
+
+
+def counts_table(title: str, counts: dict[str, int]) -> list[str]:
+    if not counts:
+        return [f"{title}: none"]
+    width = max(len(k) for k in counts)
+    return [f"{title}:"] + [f"  {k.ljust(width)}  {v:>5}" for k, v in counts.items()]
+
+
+def stats(data: dict[str, Any]) -> str:
+    out = [f"archive: {data['archive']}",
+           f"{data['stories']} stories ({data['usable']} approved and public), {data['quotes']} quotes"
+           + (f"; {data['bad_files']} files with errors left out (run counterbrief check)" if data["bad_files"] else "")]
+    for name, counts in data["by"].items():
+        out.append("")
+        out += counts_table(f"by {name}", counts)
+    out.append("")
+    if data["gaps"]:
+        out.append("gaps (themes with no approved public account): " + ", ".join(data["gaps"]))
+    else:
+        out.append("gaps: none — every theme has an approved public account")
+    return "\n".join(out)
+
+
+def themes(rows: list[dict[str, Any]]) -> str:
+    out = []
+    for t in rows:
+        out.append(f"{t['id']}  ({t['stories']} stories, {t['usable']} usable)")
+        out.append(f"  {t['label']}")
+        if t["definition"]:
+            out.append(wrap(t["definition"], "    "))
+        if t["synonyms"]:
+            out.append(wrap("synonyms: " + ", ".join(t["synonyms"]), "    "))
+    return "\n".join(out)

@@ -1,0 +1,314 @@
+"""Judging stories: schema, vocabulary, snapshots, verbatim quotes, ids. Returns problems, never prints."""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from . import load
+from .errors import CounterbriefError, Problem
+from .model import SENSITIVITIES, STATUSES, Archive, Quote, Story, Theme
+from .text import find_verbatim, normalise
+
+ISO_639_1 = set("""aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy
+da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig
+ii ik io is it iu ja jv ka kg ki kj kk kl km kn ko kr ks ku kv kw ky la lb lg li ln lo lt lu lv mg mh mi mk ml
+mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu rm rn ro ru rw sa sc sd se sg
+si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh
+yi yo za zh zu""".split())
+
+_DATE = {"type": ["string", "integer"]}
+_TEXT = {"type": "string"}
+_LIST = {"type": "array", "items": {"type": "string", "minLength": 1}}
+
+STORY_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "speaker", "group", "language", "themes", "source", "sensitivity", "status"],
+    "properties": {
+        "id": {"type": "string", "pattern": r"^[a-z0-9]+(-[a-z0-9]+)*$"},
+        "title": _TEXT,
+        "speaker": {
+            "type": "object", "required": ["alias"],
+            "properties": {"alias": {"type": "string", "minLength": 1}, "role": _TEXT, "origin": _TEXT,
+                           "joined": _DATE, "left": _DATE, "now": _TEXT},
+            "additionalProperties": False,
+        },
+        "group": {"type": "string", "minLength": 1},
+        "language": {"type": "string"},
+        "themes": {**_LIST, "minItems": 1},
+        "source": {
+            "type": "object", "required": ["snapshot"],
+            "properties": {"outlet": _TEXT, "title": _TEXT, "author": _TEXT, "published": _DATE, "url": _TEXT,
+                           "via": _TEXT, "retrieved": _DATE, "snapshot": {"type": "string", "minLength": 1}},
+            "additionalProperties": False,
+        },
+        "quotes": {"type": "array", "items": {
+            "type": "object", "required": ["text"],
+            "properties": {"text": {"type": "string", "minLength": 1}, "speaker": _TEXT, "themes": _LIST,
+                           "graphic": {"type": "boolean"}},
+            "additionalProperties": False,
+        }},
+        "content_warnings": _LIST,
+        "sensitivity": {"enum": list(SENSITIVITIES)},
+        "status": {"enum": list(STATUSES)},
+        "synthetic": {"type": "boolean"},
+        "redact": _LIST,
+        "notes": {"type": ["string", "null"]},
+    },
+    "additionalProperties": False,
+}
+
+_TYPE_WORDS = {"array": ("a list", "write it as [a, b]"), "string": ("text", "write it as text, quoted if it has a colon"),
+               "object": ("a set of fields", "indent its fields below it"), "boolean": ("true or false", "write true or false"),
+               "integer": ("a number", "write a number")}
+_DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'?" if close else ""
+
+
+def _line(lines: dict[str, int], path: list) -> Optional[int]:
+    parts = [str(p) for p in path]
+    while parts:
+        key = ".".join(parts)
+        if key in lines:
+            return lines[key]
+        parts.pop()
+    return lines.get("", None)
+
+
+def schema_problems(data: dict, lines: dict[str, int], shown: str) -> list[Problem]:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(STORY_SCHEMA)
+    out = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = list(err.absolute_path)
+        name = ".".join(str(p) for p in path) or "front matter"
+        kind = err.validator
+        if kind == "required":
+            missing = err.message.split("'")[1]
+            full = f"{name}.{missing}" if path else missing
+            msg = f"missing required field '{full}'; add it (see STORY-FORMAT in the README)"
+        elif kind == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            hints = [h for h in (did_you_mean(x, err.schema["properties"]) for x in extra) if h]
+            where = f" in '{name}'" if path else ""
+            msg = f"unknown field{'s' if len(extra) > 1 else ''} {', '.join(repr(x) for x in extra)}{where}; " + (
+                hints[0] if hints else "remove it or add it to the format")
+            path = path + [extra[0]]
+        elif kind == "type":
+            want = err.validator_value if isinstance(err.validator_value, str) else err.validator_value[0]
+            words, fix = _TYPE_WORDS.get(want, (want, ""))
+            msg = f"'{name}' must be {words}; {fix}"
+        elif kind == "enum":
+            hint = did_you_mean(str(err.instance), err.validator_value)
+            msg = f"'{name}' is {err.instance!r}, not one of {', '.join(err.validator_value)}" + (f"; {hint}" if hint else "")
+        elif kind == "pattern" and path == ["id"]:
+            msg = f"id {err.instance!r} is not a lowercase slug; use a-z, 0-9 and hyphens, e.g. '{_slug(err.instance)}'"
+        elif kind in ("minItems", "minLength"):
+            msg = f"'{name}' is empty; give at least one value"
+        else:
+            msg = f"'{name}': {err.message}"
+        out.append(Problem(shown, _line(lines, path), msg))
+    return out
+
+
+def _slug(value: str) -> str:
+    from .text import slugify
+
+    return slugify(str(value)) or "my-story"
+
+
+def load_vocabulary(archive: Archive) -> tuple[dict[str, Theme], list[Problem]]:
+    shown = "vocabulary.yml"
+    try:
+        data, lines = load.load_yaml_file(archive.vocabulary_path, shown)
+    except CounterbriefError as e:
+        return {}, [Problem(shown, e.line, f"{e.problem}" + (f"; {e.fix}" if e.fix else ""))]
+    if not isinstance(data, list):
+        return {}, [Problem(shown, 1, "the vocabulary must be a list of themes; start each with '- id: ...'")]
+    themes: dict[str, Theme] = {}
+    problems = []
+    for i, item in enumerate(data):
+        line = lines.get(str(i))
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item.get("id"):
+            problems.append(Problem(shown, line, "a theme needs an 'id'; write '- id: some-theme' with a label"))
+            continue
+        tid = item["id"]
+        if tid in themes:
+            problems.append(Problem(shown, line, f"theme '{tid}' is defined twice; keep one"))
+            continue
+        syn = item.get("synonyms") or []
+        if not isinstance(syn, list):
+            problems.append(Problem(shown, lines.get(f"{i}.synonyms", line), f"synonyms of '{tid}' must be a list; write [a, b]"))
+            syn = []
+        themes[tid] = Theme(tid, str(item.get("label") or tid), str(item.get("definition") or ""),
+                            [str(s) for s in syn])
+    return themes, problems
+
+
+@dataclass
+class Loaded:
+    """What the archive holds that can be used, and what is wrong with the rest."""
+
+    archive: Archive
+    stories: list[Story] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    vocabulary: dict[str, Theme] = field(default_factory=dict)
+    bad_files: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def by_id(self) -> dict[str, Story]:
+        return {s.id: s for s in self.stories}
+
+
+class SnapshotCache:
+    """Normalised snapshot texts, read once per run however many stories share them."""
+
+    def __init__(self, archive: Archive):
+        self.archive = archive
+        self._texts: dict[Path, tuple[Optional[str], str]] = {}
+
+    def get(self, rel: str) -> tuple[Optional[str], str]:
+        """(normalised text, "") or (None, why it cannot be used)."""
+        root = self.archive.root.resolve()
+        path = (root / rel).resolve()
+        if not path.is_relative_to(root):
+            return None, f"snapshot '{rel}' is outside the archive; keep snapshots in sources/"
+        if path not in self._texts:
+            self._texts[path] = self._read(path, rel)
+        return self._texts[path]
+
+    @staticmethod
+    def _read(path: Path, rel: str) -> tuple[Optional[str], str]:
+        if not path.is_file():
+            return None, f"snapshot '{rel}' not found; copy the source text to {rel} or fix source.snapshot"
+        try:
+            return normalise(load.read_text(path, load.MAX_SNAPSHOT_BYTES, "snapshot", rel)), ""
+        except CounterbriefError as e:
+            return None, f"snapshot '{rel}': {e.problem}" + (f"; {e.fix}" if e.fix else "")
+
+
+def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
+                snapshots: SnapshotCache, ids: Optional[dict[str, str]] = None) -> tuple[Optional[Story], list[Problem]]:
+    """Read and judge one story file. A story comes back only when it has no errors.
+
+    ``ids`` maps each id seen so far in this run to its file, to report duplicates.
+    """
+    shown = archive.rel(path)
+    try:
+        parsed = load.parse_story_file(path, shown)
+    except CounterbriefError as e:
+        return None, [Problem(shown, e.line, e.problem + (f"; {e.fix}" if e.fix else ""))]
+    data, lines = parsed.data, parsed.lines
+    problems = []
+    if ids is not None and isinstance(data.get("id"), str):
+        other = ids.setdefault(data["id"], shown)
+        if other != shown:
+            problems.append(Problem(shown, lines.get("id"), f"duplicate id '{data['id']}', also used by {other}; "
+                                    "give each story its own id"))
+    problems += schema_problems(data, lines, shown)
+    if problems:
+        return None, problems
+    at = lambda key: lines.get(key)  # noqa: E731
+
+    def err(key, msg, severity="error"):
+        problems.append(Problem(shown, at(key), msg, severity))
+
+    if data["id"] != path.stem:
+        err("id", f"id '{data['id']}' differs from the file name '{path.name}'; rename the file to {data['id']}.md or change the id")
+    if data["language"] not in ISO_639_1:
+        err("language", f"language '{data['language']}' is not an ISO 639-1 code; use two letters such as en, fr, ar")
+    for i, t in enumerate(data["themes"]):
+        if t not in vocabulary:
+            hint = did_you_mean(t, vocabulary)
+            err(f"themes.{i}", f"unknown theme '{t}'; " + (hint or "add it to vocabulary.yml or use a listed id"))
+    for key, value in (("speaker.joined", data["speaker"].get("joined")), ("speaker.left", data["speaker"].get("left")),
+                       ("source.published", data["source"].get("published")), ("source.retrieved", data["source"].get("retrieved"))):
+        if value is not None and not _valid_date(value):
+            err(key, f"'{key}' is {value!r}, not a date; write a year (2014), a year-month (2014-06) or a date (2014-06-30)")
+    url = data["source"].get("url")
+    if url and not re.match(r"^https?://", url):
+        err("source.url", f"source.url '{url}' is not a web address; start it with https://")
+    redact = data.get("redact") or []
+    for name in redact:
+        if name.lower() in data["id"].lower():
+            err("redact", f"redacted name '{name}' is in the id, which every output shows; choose an id without it")
+    snapshot, why = snapshots.get(data["source"]["snapshot"])
+    if snapshot is None:
+        err("source.snapshot", why)
+    quotes = []
+    for i, q in enumerate(data.get("quotes") or []):
+        for t in q.get("themes") or []:
+            if t not in vocabulary:
+                hint = did_you_mean(t, vocabulary)
+                err(f"quotes.{i}.themes", f"unknown theme '{t}' in quote {i + 1}; " + (hint or "add it to vocabulary.yml"))
+        if snapshot is not None and not find_verbatim(q["text"], snapshot):
+            short = q["text"] if len(q["text"]) <= 60 else q["text"][:57] + "..."
+            err(f"quotes.{i}.text", f"quote {i + 1} is not verbatim in {data['source']['snapshot']}: \"{short}\"; "
+                "copy it exactly from the snapshot")
+        for name in redact:
+            if name.lower() in q["text"].lower():
+                err(f"quotes.{i}.text", f"quote {i + 1} holds the redacted name '{name}'; it will show as [redacted]", "warning")
+        quotes.append(Quote(q["text"], q.get("speaker") or data["speaker"]["alias"], list(q.get("themes") or []),
+                            bool(q.get("graphic", False)), at(f"quotes.{i}.text")))
+    if not quotes:
+        err("id", "no quotes; a brief cannot use this account until it has a verbatim quote", "warning")
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    story = Story(
+        id=data["id"], path=path, title=data.get("title") or f"Account of {data['speaker']['alias']}",
+        speaker={k: str(v) for k, v in data["speaker"].items() if v not in (None, "")},
+        group=data["group"], language=data["language"], themes=list(data["themes"]),
+        source={k: str(v) for k, v in data["source"].items() if v not in (None, "")},
+        quotes=quotes, sensitivity=data["sensitivity"], status=data["status"], body=parsed.body,
+        content_warnings=list(data.get("content_warnings") or []), synthetic=bool(data.get("synthetic", False)),
+        redact=list(redact), notes=data.get("notes") or "", lines=lines,
+    )
+    return story, problems
+
+
+def _valid_date(value) -> bool:
+    import datetime as dt
+
+    text = str(value)
+    if not _DATE_RE.match(text):
+        return False
+    parts = [int(p) for p in text.split("-")] + [1, 1]
+    try:
+        dt.date(parts[0], parts[1], parts[2])
+    except ValueError:
+        return False
+    return True
+
+
+def load_archive(archive: Archive, only: Optional[list[Path]] = None,
+                 progress: Optional[Callable[[int], None]] = None) -> Loaded:
+    """Load and judge the archive (or only the named files). Good stories load beside bad ones."""
+    vocabulary, problems = load_vocabulary(archive)
+    result = Loaded(archive, vocabulary=vocabulary, problems=problems)
+    snapshots = SnapshotCache(archive)
+    ids: dict[str, str] = {}
+    paths = only if only is not None else load.story_paths(archive)
+    for path in paths:
+        story, found = check_story(path, archive, vocabulary, snapshots, ids)
+        result.problems.extend(found)
+        if story is None:
+            result.bad_files += 1
+        else:
+            result.stories.append(story)
+        if progress:
+            progress(1)
+    return result

@@ -128,7 +128,14 @@ def load_yaml(text: str, shown: str, first_line: int = 1) -> tuple[Any, dict[str
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
-        line = mark.line + first_line if mark else None
+        # An unclosed bracket or quote is found only at the end of the text: point at where it opened.
+        line = mark.line if mark else None
+        lines = text.splitlines()
+        if line is not None and line >= len(lines):
+            line = e.context_mark.line if e.context_mark else line
+            if line >= len(lines):
+                line = max((i for i, t in enumerate(lines) if t.strip()), default=0)
+        line = line + first_line if line is not None else None
         problem = (e.problem or e.context or "cannot be read").strip()
         raise CounterbriefError(f"bad YAML: {problem}", shown, line,
                                 fix="check the indentation, colons and quoting on this line") from None

@@ -32,6 +32,13 @@ class Root(click.Group):
                 raise
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}") from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001 - the promise is one line, never a traceback
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise click.ClickException(f"internal error: {type(e).__name__}: {e}; "
+                                       "run again with --debug and report the traceback") from None
 
 
 def echo(text: str = "", err: bool = False) -> None:
@@ -280,3 +287,99 @@ def themes(ctx, as_json) -> None:
 
     rows = report.themes(load_usable(ctx))
     emit_json(rows) if as_json else echo(present.themes(rows))
+
+
+# --------------------------------------------------------------------------- index / search
+
+def open_index(ctx: click.Context, rebuild: bool = False):
+    """The archive's index, brought up to date; progress on stderr when it is a terminal."""
+    from .search import Index
+
+    index = Index(get_archive(ctx), notice=lambda line: echo(line, err=True))
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= 200 and sys.stderr.isatty():
+            bar = click.progressbar(length=total, label="indexing", file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        report = index.fresh(progress=progress, rebuild=rebuild)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    for problem in report.skipped:
+        echo(f"skipped {problem}", err=True)
+    return index, report
+
+
+@main.command()
+@click.option("--rebuild", is_flag=True, help="Start the index over instead of updating it.")
+@click.pass_context
+def index(ctx, rebuild) -> None:
+    """Bring the search index up to date (search does this by itself).
+
+    \b
+    Example:
+        counterbrief index --rebuild
+    """
+    idx, report = open_index(ctx, rebuild=rebuild)
+    what = "rebuilt" if report.rebuilt else "updated"
+    echo(f"index {what} in {idx.home}: {report.indexed} stories indexed, {report.removed} removed, "
+         f"{len(report.skipped)} skipped with errors; {report.total} stories searchable", err=True)
+
+
+@main.command()
+@click.argument("query", nargs=-1)
+@click.option("--theme", "themes", multiple=True, help="Only accounts with this theme (repeatable).")
+@click.option("--group", help="Only accounts about this group.")
+@click.option("--language", help="Only accounts in this language (ISO 639-1).")
+@click.option("--status", type=click.Choice(["draft", "reviewed", "approved"]), help="Only accounts with this status.")
+@click.option("--usable", is_flag=True, help="Only approved, public accounts (what a brief may use).")
+@click.option("--limit", type=click.IntRange(1, 10000), help="Hits per page (default 10; all for csv/jsonl).")
+@click.option("--page", type=click.IntRange(1), default=1, show_default=True, help="Page of hits.")
+@click.option("--facets", is_flag=True, help="Also count hits by theme, group, language and year.")
+@click.option("--sort", type=click.Choice(["score", "date", "id"]), default="score", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]), default="table",
+              show_default=True, help="csv and jsonl export the matching accounts' metadata.")
+@click.pass_context
+def search(ctx, query, themes, group, language, status, usable, limit, page, facets, sort, as_json, fmt) -> None:
+    """Search the archive: words, "phrases", AND/OR/NOT, theme:, group:, lang:, status:, year:2014..2016.
+
+    English, French and Arabic words match their other forms (executed ~ executing,
+    étrangers ~ etrangers, الدولة ~ الدَّوْلَة), and a theme's synonyms find the theme.
+    '*' with filters lists everything that matches them.
+
+    \b
+    Examples:
+        counterbrief search "kill argues" --facets
+        counterbrief search propaganda --theme regret --usable --format csv > hits.csv
+    """
+    from . import present
+    from .search import SearchRequest, search as run_search
+    from .validate import load_vocabulary
+
+    fmt = "json" if as_json else fmt
+    export = fmt in ("csv", "jsonl")
+    idx, _ = open_index(ctx)
+    vocabulary, _ = load_vocabulary(idx.archive)
+    req = SearchRequest(query=" ".join(query), themes=list(themes), group=group, language=language, status=status,
+                        usable=usable, limit=limit if (limit or not export) else None, page=page, sort=sort,
+                        facets=facets or fmt == "json", snippets=not export)
+    if req.limit is None and not export:
+        req.limit = 10
+    result = run_search(idx, req, vocabulary)
+    if fmt == "json":
+        emit_json(present.search_json(result))
+    elif fmt == "jsonl":
+        for hit in result.hits:
+            click.echo(json.dumps(present.export_row(hit), ensure_ascii=False))
+    elif fmt == "csv":
+        click.echo(present.search_csv(result.hits), nl=False)
+    else:
+        color = not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+        echo(present.search_table(result, color=color))

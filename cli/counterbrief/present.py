@@ -77,3 +77,62 @@ def themes(rows: list[dict[str, Any]]) -> str:
         if t["synonyms"]:
             out.append(wrap("synonyms: " + ", ".join(t["synonyms"]), "    "))
     return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- search
+
+EXPORT_COLUMNS = ("id", "title", "speaker", "role", "origin", "group", "language", "themes", "year", "status",
+                  "sensitivity", "synthetic", "content_warnings", "outlet", "author", "published", "via", "url", "score")
+
+
+def search_json(result) -> dict[str, Any]:
+    return {"query": result.query, "total": result.total, "page": result.page, "limit": result.limit,
+            "hits": result.hits, "facets": result.facets, "suggestion": result.suggestion}
+
+
+def export_row(hit: dict[str, Any]) -> dict[str, Any]:
+    return {k: hit.get(k) for k in EXPORT_COLUMNS}
+
+
+def search_csv(hits: list[dict[str, Any]]) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for hit in hits:
+        row = export_row(hit)
+        for key in ("themes", "content_warnings"):
+            row[key] = "; ".join(row[key] or [])
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def _highlight(snippet: str, color: bool) -> str:
+    if color:
+        return snippet.replace("[[", "\x1b[1;33m").replace("]]", "\x1b[0m")
+    return snippet
+
+
+def search_table(result, color: bool = False) -> str:
+    out = []
+    first = (result.page - 1) * (result.limit or 0)
+    for n, hit in enumerate(result.hits, first + 1):
+        labels = [hit["status"], hit["sensitivity"]] + (["SYNTHETIC"] if hit.get("synthetic") else [])
+        out.append(f"{n}. {hit['title']}  [{hit['id']}]")
+        who = hit["speaker"] + (f", {hit['role']}" if hit.get("role") else "")
+        out.append(f"   {who} | {', '.join(hit['themes'])} | {' '.join(labels)}")
+        if hit.get("content_warnings"):
+            out.append(f"   content warning: {', '.join(hit['content_warnings'])}")
+        if hit.get("snippet"):
+            out.append(wrap(_highlight(hit["snippet"], color), "   "))
+        out.append("")
+    shown = f"{first + 1}-{first + len(result.hits)} of " if result.hits else ""
+    out.append(f"{shown}{result.total} account{'s' if result.total != 1 else ''} match {result.query or '*'!r}")
+    if result.suggestion:
+        out.append(f"did you mean: {result.suggestion}")
+    for name, counts in (result.facets or {}).items():
+        if counts:
+            out.append(f"{name}: " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
+    return "\n".join(out)

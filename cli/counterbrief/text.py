@@ -54,3 +54,43 @@ def redactor(names: Iterable[str]):
 def slugify(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return re.sub(r"-{2,}", "-", slug)[:80].strip("-")
+
+
+# ----------------------------------------------------------------------------- Arabic
+# Normalisation and light stemming (after Larkey et al.'s "light10"), applied only to words
+# written in Arabic script, so the same analysis serves Arabic words inside any story.
+_HARAKAT = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")  # diacritics and tatweel
+_ALEF = str.maketrans({"\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627", "\u0671": "\u0627",
+                       "\u0629": "\u0647", "\u0649": "\u064a"})  # alef variants, ta marbuta, alef maqsura
+_ARABIC = re.compile("[\u0600-\u06ff]")
+_AR_PREFIXES = ("\u0648\u0627\u0644", "\u0628\u0627\u0644", "\u0643\u0627\u0644", "\u0641\u0627\u0644",
+                "\u0644\u0644", "\u0627\u0644")  # وال بال كال فال لل ال
+_AR_SUFFIXES = ("\u0647\u0627", "\u0627\u0646", "\u0627\u062a", "\u0648\u0646", "\u0648\u0627", "\u064a\u0646",
+                "\u064a\u0647", "\u064a\u0629", "\u0647", "\u0629", "\u064a")  # ها ان ات ون وا ين يه ية ه ة ي
+
+
+def is_arabic(word: str) -> bool:
+    return bool(_ARABIC.search(word))
+
+
+def arabic_normalise(word: str) -> str:
+    return _HARAKAT.sub("", word).translate(_ALEF)
+
+
+def arabic_light_stem(word: str) -> str:
+    """Strip the article, a leading wa- and common suffixes, keeping at least a two-letter stem."""
+    if len(word) > 3 and word.startswith("\u0648"):  # و "and"
+        word = word[1:]
+    for prefix in _AR_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 2:
+            word = word[len(prefix):]
+            break
+    for suffix in _AR_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 2:
+            word = word[: -len(suffix)]
+    return word
+
+
+ARABIC_STOP_WORDS = frozenset(arabic_normalise(w) for w in (
+    "في من على إلى الى عن أن ان إن كان كانت هذا هذه ذلك التي الذي الذين هو هي هم ما لا لم لن مع كل قد "
+    "ثم أو او بين عند بعد قبل حتى إذا اذا كما لقد وقد وكان وهو وهي أي ايضا أيضا قال").split())

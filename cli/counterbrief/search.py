@@ -1,0 +1,656 @@
+"""The search index: the only module that imports whoosh.
+
+The index lives in ``ARCHIVE/.counterbrief/`` (or the user's cache for a read-only bundled
+archive). ``current`` names the live index folder; each index folder holds the whoosh files and
+``manifest.json``, the list of files (size, mtime, hash) it was built from. Every search first
+compares the archive with the manifest and indexes only what changed, under a file lock; a full
+rebuild is made in a new folder and switched in by replacing ``current`` atomically, so readers
+never see a half-built index and a killed build leaves the old one in place.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+from . import load
+from .errors import CounterbriefError, UsageProblem
+from .model import Archive, Story
+from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
+
+SCHEMA_VERSION = 3
+LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
+OTHER_FIELD = "text_xx"
+TEXT_FIELDS = ("text_en", "text_fr", "text_ar", OTHER_FIELD)
+FACETS = ("themes", "group", "language", "year", "status", "sensitivity")
+ALIASES = {"theme": "themes", "lang": "language", "published": "year"}
+QUERY_FIELDS = ("id", "themes", "group", "language", "year", "status", "sensitivity", "synthetic", "speaker",
+                "warning", "origin")
+
+Progress = Optional[Callable[[int, int], None]]   # (done, total)
+Notice = Optional[Callable[[str], None]]           # one line for the user (stderr)
+
+
+# ----------------------------------------------------------------------------- analysis
+
+from whoosh.analysis import Filter as _Filter  # noqa: E402  (this module is imported only by commands that search)
+
+
+class ArabicFilter(_Filter):
+    """Normalise and light-stem words in Arabic script; leave others alone. Pickled in the schema."""
+
+    def __init__(self, stem: bool = True):
+        self.stem = stem
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.stem == other.stem
+
+    def __call__(self, tokens):
+        for t in tokens:
+            if is_arabic(t.text):
+                t.text = arabic_normalise(t.text)
+                if t.text in ARABIC_STOP_WORDS:
+                    continue
+                if self.stem:
+                    t.text = arabic_light_stem(t.text)
+            yield t
+
+
+def _analyzer(lang: str):
+    from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
+    from whoosh.support.charset import accent_map
+
+    # Words may carry combining marks (Arabic harakat, decomposed accents): keep them in the token.
+    chain = RegexTokenizer(r"[\w\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]+") | LowercaseFilter()
+    if lang == "spell":
+        return chain | ArabicFilter(stem=False)
+    chain = chain | ArabicFilter()
+    if lang in ("en", "fr"):
+        chain = chain | StopFilter(lang=lang) | StemFilter(lang=lang, cachesize=50000)
+    return chain | CharsetFilter(accent_map)
+
+
+def _schema():
+    from whoosh import columns, fields
+
+    text = {name: fields.TEXT(analyzer=_analyzer(name[-2:]), phrase=True) for name in TEXT_FIELDS}
+    return fields.Schema(
+        path=fields.ID(unique=True, stored=True),
+        id=fields.ID(stored=True, sortable=True),
+        meta=fields.STORED(),
+        content=fields.STORED(),
+        spell=fields.TEXT(analyzer=_analyzer("spell"), phrase=False),
+        themes=fields.KEYWORD(commas=True, lowercase=True, scorable=True),
+        themes_col=fields.COLUMN(columns.VarBytesColumn()),
+        group=fields.KEYWORD(lowercase=True),
+        group_col=fields.COLUMN(columns.VarBytesColumn()),
+        language=fields.ID(sortable=True),
+        year=fields.NUMERIC(int, sortable=True, signed=False),
+        joined=fields.NUMERIC(int),
+        left=fields.NUMERIC(int),
+        status=fields.ID(sortable=True),
+        sensitivity=fields.ID(sortable=True),
+        synthetic=fields.ID(),
+        speaker=fields.TEXT(analyzer=_analyzer("xx")),
+        origin=fields.TEXT(analyzer=_analyzer("xx")),
+        warning=fields.TEXT(analyzer=_analyzer("xx")),
+        **text,
+    )
+
+
+# ----------------------------------------------------------------------------- documents
+
+def _year(value: Optional[str]) -> Optional[int]:
+    m = re.match(r"^(\d{4})", str(value or ""))
+    return int(m.group(1)) if m else None
+
+
+def story_document(story: Story, rel: str, redact) -> dict[str, Any]:
+    """What the index keeps of one story, with every redacted name already removed."""
+    r = redact
+    title, body, alias = r(story.title), r(story.body), r(story.speaker.get("alias", ""))
+    role, origin = r(story.speaker.get("role", "")), r(story.speaker.get("origin", ""))
+    quotes = [r(q.text) for q in story.quotes]
+    text = "\n".join([title, alias, role, origin, body, *quotes])
+    themes = story.all_themes()
+    year = _year(story.source.get("published"))
+    meta = {
+        "id": story.id, "title": title, "speaker": alias, "role": role, "origin": origin, "group": story.group,
+        "language": story.language, "themes": story.themes, "year": year, "status": story.status,
+        "sensitivity": story.sensitivity, "synthetic": story.synthetic, "content_warnings": story.content_warnings,
+        "outlet": r(story.source.get("outlet", "")), "author": r(story.source.get("author", "")),
+        "published": story.source.get("published", ""), "url": story.source.get("url", ""),
+        "via": r(story.source.get("via", "")),
+    }
+    doc = {
+        "path": rel, "id": story.id, "meta": meta, "content": "\n\n".join([body, *quotes]),
+        "spell": text, "themes": ",".join(themes), "themes_col": "|".join(themes).encode("utf-8"),
+        "group": story.group, "group_col": story.group.encode("utf-8"), "language": story.language, "status": story.status,
+        "sensitivity": story.sensitivity, "synthetic": "true" if story.synthetic else "false",
+        "speaker": alias + " " + role, "origin": origin, "warning": " ".join(story.content_warnings),
+        LANG_FIELDS.get(story.language, OTHER_FIELD): text,
+    }
+    for key, value in (("year", year), ("joined", _year(story.speaker.get("joined"))),
+                       ("left", _year(story.speaker.get("left")))):
+        if value is not None:
+            doc[key] = value
+    return doc
+
+
+# ----------------------------------------------------------------------------- location & manifest
+
+def index_home(archive: Archive) -> Path:
+    """ARCHIVE/.counterbrief, or the user's cache for an archive we may not write into."""
+    home = archive.root / ".counterbrief"
+    installed = archive.bundled and "site-packages" in archive.root.parts
+    if not installed and (home.is_dir() and os.access(home, os.W_OK) or os.access(archive.root, os.W_OK)):
+        return home
+    import platformdirs
+
+    key = hashlib.sha1(str(archive.root).encode()).hexdigest()[:16]
+    return Path(platformdirs.user_cache_dir("counterbrief")) / key
+
+
+def _scan(archive: Archive) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of every file the index depends on, by archive-relative path."""
+    found: dict[str, tuple[int, int]] = {}
+    for sub, suffix in (("stories", ".md"), ("sources", None)):
+        try:
+            with os.scandir(archive.root / sub) as it:
+                for entry in it:
+                    if entry.is_file() and (suffix is None or entry.name.endswith(suffix)):
+                        st = entry.stat()
+                        found[f"{sub}/{entry.name}"] = (st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            pass
+    try:
+        st = archive.vocabulary_path.stat()
+        found["vocabulary.yml"] = (st.st_size, st.st_mtime_ns)
+    except FileNotFoundError:
+        pass
+    return found
+
+
+def _hash(path: Path) -> str:
+    try:
+        return hashlib.sha1(path.read_bytes()).hexdigest()
+    except OSError:
+        return ""
+
+
+def _write_json_atomic(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass
+class Manifest:
+    """What one index folder was built from."""
+
+    files: dict[str, list] = field(default_factory=dict)   # rel -> [size, mtime_ns, sha1]
+    stories: dict[str, dict] = field(default_factory=dict)  # rel -> {"id", "snapshot", "redact", "ok"}
+    version: int = SCHEMA_VERSION
+
+    @classmethod
+    def read(cls, folder: Path) -> Optional["Manifest"]:
+        try:
+            data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            if data.get("version") != SCHEMA_VERSION:
+                return None
+            return cls(data["files"], data["stories"], data["version"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, folder: Path) -> None:
+        _write_json_atomic(folder / "manifest.json",
+                           {"version": self.version, "files": self.files, "stories": self.stories})
+
+    def redact_names(self) -> list[str]:
+        return sorted({n for s in self.stories.values() for n in s.get("redact", [])})
+
+
+# ----------------------------------------------------------------------------- the index
+
+@dataclass
+class IndexReport:
+    indexed: int = 0
+    removed: int = 0
+    skipped: list = field(default_factory=list)   # Problems of stories left out
+    rebuilt: bool = False
+    total: int = 0
+
+
+class Index:
+    """The archive's search index: always brought up to date before it is read."""
+
+    def __init__(self, archive: Archive, notice: Notice = None):
+        self.archive = archive
+        self.home = index_home(archive)
+        self.notice = notice or (lambda line: None)
+
+    # -- locations
+    def _current(self) -> Optional[Path]:
+        try:
+            name = (self.home / "current").read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        folder = self.home / name
+        return folder if name and folder.is_dir() else None
+
+    def _lock(self):
+        from filelock import FileLock
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.home / "lock"), timeout=600)
+
+    # -- freshness
+    def _stale(self, folder: Optional[Path], scan: dict) -> bool:
+        if folder is None:
+            return True
+        manifest = Manifest.read(folder)
+        if manifest is None:
+            return True
+        return any(manifest.files.get(rel, [None, None])[:2] != list(stat) for rel, stat in scan.items()) or \
+            len(manifest.files) != len(scan)
+
+    def fresh(self, progress: Progress = None, rebuild: bool = False) -> IndexReport:
+        """Bring the index up to date (or rebuild it) and return what was done."""
+        scan = _scan(self.archive)
+        if not rebuild and not self._stale(self._current(), scan):
+            return IndexReport(total=len(self._current_manifest().stories))
+        with self._lock():
+            folder = self._current()
+            scan = _scan(self.archive)
+            if rebuild or folder is None:
+                return self._rebuild(scan, progress)
+            manifest = Manifest.read(folder)
+            if manifest is None or not self._opens(folder):
+                self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
+                return self._rebuild(scan, progress)
+            return self._update(folder, manifest, scan, progress)
+
+    def _current_manifest(self) -> Manifest:
+        return Manifest.read(self._current()) or Manifest()
+
+    def _opens(self, folder: Path) -> bool:
+        from whoosh import index
+
+        try:
+            ix = index.open_dir(str(folder))
+            with ix.searcher() as s:
+                s.doc_count()
+            return True
+        except Exception:  # noqa: BLE001 - any failure to open means: rebuild
+            return False
+
+    def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
+        from whoosh import index
+
+        name = f"index-{os.getpid()}-{os.urandom(4).hex()}"
+        folder = self.home / name
+        folder.mkdir(parents=True)
+        ix = index.create_in(str(folder), _schema())
+        manifest = Manifest()
+        paths = sorted(rel for rel in scan if rel.startswith("stories/"))
+        report = self._index_paths(ix, manifest, paths, scan, progress, rebuild=True)
+        report.rebuilt = True
+        manifest.write(folder)
+        # The switch: one atomic rename; until then readers use the old index.
+        tmp = self.home / f".current.{os.getpid()}"
+        tmp.write_text(name, encoding="utf-8")
+        os.replace(tmp, self.home / "current")
+        self._sweep(keep=folder)
+        return report
+
+    def _sweep(self, keep: Path) -> None:
+        """Remove index folders other than the live one (old ones, and those of killed builds)."""
+        for folder in self.home.glob("index-*"):
+            if folder != keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _update(self, folder: Path, manifest: Manifest, scan: dict, progress: Progress) -> IndexReport:
+        from whoosh import index
+
+        old_files = manifest.files
+        changed = set()
+        for rel, stat in scan.items():
+            before = old_files.get(rel)
+            if before is None or before[:2] != list(stat):
+                digest = _hash(self.archive.root / rel)
+                if before is not None and before[2] == digest:
+                    manifest.files[rel] = [*stat, digest]      # touched, not changed
+                else:
+                    changed.add(rel)
+        removed = set(old_files) - set(scan)
+        if "vocabulary.yml" in changed | removed:
+            self.notice("the vocabulary changed; rebuilding the search index")
+            return self._rebuild(scan, progress)
+        stories = {rel for rel in changed | removed if rel.startswith("stories/")}
+        touched_sources = {rel for rel in changed | removed if rel.startswith("sources/")}
+        stories |= {rel for rel, info in manifest.stories.items()
+                    if info.get("snapshot") in touched_sources and rel in scan}
+        ix = index.open_dir(str(folder))
+        before_redact = manifest.redact_names()
+        report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)
+        for rel in removed:
+            manifest.files.pop(rel, None)
+        if manifest.redact_names() != before_redact:
+            # A redaction list changed: every stored text must be redacted anew.
+            self.notice("a redaction list changed; rebuilding the search index")
+            return self._rebuild(scan, progress)
+        manifest.write(folder)
+        return report
+
+    def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,
+                     rebuild: bool) -> IndexReport:
+        from .validate import SnapshotCache, check_story, load_vocabulary
+
+        vocabulary, _ = load_vocabulary(self.archive)
+        snapshots = SnapshotCache(self.archive)
+        report = IndexReport()
+        parsed: dict[str, tuple] = {}
+        ids = {info["id"]: rel for rel, info in manifest.stories.items()
+               if info.get("ok") and rel not in paths and info.get("id")}
+        for n, rel in enumerate(paths, 1):
+            path = self.archive.root / rel
+            if rel in scan:
+                story, problems = check_story(path, self.archive, vocabulary, snapshots, ids)
+                parsed[rel] = (story, problems)
+            if progress:
+                progress(n, len(paths))
+        # Redaction is archive-wide: the names of every story, kept or changed.
+        for rel, (story, _) in parsed.items():
+            manifest.stories[rel] = {"id": story.id if story else None, "ok": story is not None,
+                                     "snapshot": story.source.get("snapshot") if story else None,
+                                     "redact": story.redact if story else []}
+        for rel in paths:
+            if rel not in scan:
+                manifest.stories.pop(rel, None)
+        redact = redactor(manifest.redact_names())
+        writer = ix.writer(procs=2, limitmb=256, multisegment=True) if rebuild and len(paths) > 2000 else ix.writer()
+        try:
+            for rel in paths:
+                if not rebuild:
+                    writer.delete_by_term("path", rel)
+                story, problems = parsed.get(rel, (None, []))
+                if story is not None:
+                    writer.add_document(**story_document(story, rel, redact))
+                    report.indexed += 1
+                elif rel in scan:
+                    report.skipped.extend(p for p in problems if p.severity == "error")
+                else:
+                    report.removed += 1
+                if rel in scan:
+                    manifest.files[rel] = [*scan[rel], _hash(self.archive.root / rel)]
+            for rel, stat in scan.items():
+                if not rel.startswith("stories/"):
+                    manifest.files[rel] = [*stat, _hash(self.archive.root / rel)]
+            writer.commit(optimize=False)
+        except BaseException:
+            writer.cancel()
+            raise
+        report.total = sum(1 for s in manifest.stories.values() if s.get("ok"))
+        return report
+
+    # -- reading
+    def open(self):
+        from whoosh import index
+
+        folder = self._current()
+        if folder is None:
+            raise CounterbriefError("no search index", self.home, fix="run 'counterbrief index --rebuild'")
+        return index.open_dir(str(folder))
+
+
+# ----------------------------------------------------------------------------- queries
+
+@dataclass
+class SearchRequest:
+    query: str = ""
+    themes: list[str] = field(default_factory=list)
+    group: Optional[str] = None
+    language: Optional[str] = None
+    status: Optional[str] = None
+    usable: bool = False
+    include_synthetic: bool = True
+    limit: Optional[int] = 10
+    page: int = 1
+    sort: str = "score"
+    facets: bool = True
+    snippets: bool = True
+
+
+@dataclass
+class SearchResult:
+    query: str
+    total: int
+    hits: list[dict]
+    facets: dict[str, dict[str, int]]
+    suggestion: Optional[str]
+    page: int
+    limit: Optional[int]
+
+
+_RANGE = re.compile(r"\b(\w+):(\d{4})\.\.(\d{4})\b")
+_FIELD = re.compile(r'(?<![\w"])(\w+):')
+_TOKEN = re.compile(r'"[^"]*"|\S+')
+
+
+def check_query(q: str) -> None:
+    """Refuse what whoosh would silently guess at: unclosed phrases and ranges, lone operators."""
+    if q.count('"') % 2:
+        raise UsageProblem(f"unclosed phrase in query {q!r}", fix='close it with a second "')
+    if q.count("[") != q.count("]") or q.count("{") != q.count("}"):
+        raise UsageProblem(f"unclosed range in query {q!r}", fix="write year:[2014 TO 2016] or year:2014..2016")
+    if q.count("(") != q.count(")"):
+        raise UsageProblem(f"unbalanced parentheses in query {q!r}", fix="close every '(' with ')'")
+    words = [w for w in _TOKEN.findall(q) if not w.startswith('"')]
+    ops = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
+    if words and (words[-1] in ops or words[0] in ops - {"NOT"}):
+        op = words[-1] if words[-1] in ops else words[0]
+        raise UsageProblem(f"operator {op} in query {q!r} has nothing to join",
+                           fix="put a word on each side, e.g. 'propaganda AND video'")
+    for a, b in zip(words, words[1:]):
+        if a in ops and b in ops - {"NOT"}:
+            raise UsageProblem(f"operators {a} {b} in query {q!r} have nothing between them",
+                               fix="put a word between them")
+    for name in _FIELD.findall(q.replace('"', " ")):
+        if name not in QUERY_FIELDS and name not in ALIASES:
+            raise UsageProblem(f"unknown field '{name}:' in query {q!r}",
+                               fix="use theme:, group:, lang:, status:, sensitivity:, year:, id:, speaker: or origin:")
+
+
+def expand_synonyms(q: str, vocabulary) -> str:
+    """Let a theme's synonyms, label and id find it: 'dissenters' also means themes:suppression-of-dissent."""
+    table: dict[tuple[str, ...], set[str]] = {}
+    for theme in vocabulary.values():
+        for phrase in [theme.id.replace("-", " "), theme.label, *theme.synonyms]:
+            key = tuple(re.findall(r"\w+", phrase.lower()))
+            if key:
+                table.setdefault(key, set()).add(theme.id)
+    longest = max((len(k) for k in table), default=0)
+    tokens = _TOKEN.findall(q)
+    out: list[str] = []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith('"') and tok.endswith('"') and len(tok) > 1:
+            key = tuple(re.findall(r"\w+", tok.lower()))
+            if key in table:
+                out.append(_or(tok, table[key]))
+            else:
+                out.append(tok)
+            i += 1
+            continue
+        matched = False
+        for size in range(min(longest, len(tokens) - i), 0, -1):
+            words = tokens[i:i + size]
+            if any(not re.fullmatch(r"[\w'-]+", w) or w in ("AND", "OR", "NOT") for w in words):
+                continue
+            key = tuple(w2 for w in words for w2 in re.findall(r"\w+", w.lower()))
+            if key in table:
+                text = " ".join(words)
+                out.append(_or(f'"{text}"' if size > 1 else text, table[key]))
+                i += size
+                matched = True
+                break
+        if not matched:
+            out.append(tok)
+            i += 1
+    return " ".join(out)
+
+
+def _or(text: str, themes: Iterable[str]) -> str:
+    return "(" + " OR ".join([text, *(f"themes:{t}" for t in sorted(themes))]) + ")"
+
+
+def _parser(schema):
+    from whoosh import qparser
+
+    parser = qparser.MultifieldParser(list(TEXT_FIELDS), schema, group=qparser.AndGroup)
+    parser.add_plugin(qparser.FieldAliasPlugin({v: [k] for k, v in ALIASES.items()}))
+    parser.add_plugin(qparser.GtLtPlugin())
+    parser.remove_plugin_class(qparser.PlusMinusPlugin)
+    return parser
+
+
+def _filters(req: SearchRequest):
+    from whoosh import query
+
+    terms = [query.Term("themes", t.lower()) for t in req.themes]
+    if req.group:
+        terms.append(query.Term("group", req.group.lower()))  # the group field is lowercased
+    if req.language:
+        terms.append(query.Term("language", req.language))
+    if req.status:
+        terms.append(query.Term("status", req.status))
+    if req.usable:
+        terms += [query.Term("status", "approved"), query.Term("sensitivity", "public")]
+    if not req.include_synthetic:
+        terms.append(query.Term("synthetic", "false"))
+    return query.And(terms) if terms else None
+
+
+def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
+    """Run one search on a fresh index."""
+    from whoosh import query as wq
+
+    raw = req.query.strip()
+    check_query(raw)
+    ix = index.open()
+    qstring = _RANGE.sub(r"\1:[\2 TO \3]", raw)
+    if qstring in ("", "*"):
+        q = wq.Every()
+    else:
+        q = _parser(ix.schema).parse(expand_synonyms(qstring, vocabulary))
+        if q is wq.NullQuery:
+            raise UsageProblem(f"query {raw!r} has no words to search for", fix="give a word, a phrase or a filter")
+    filt = _filters(req)
+    with ix.searcher() as searcher:
+        sortedby, reverse = {"score": (None, False), "date": ("year", True), "id": ("id", False)}[req.sort]
+        combined = wq.And([q, filt]) if filt is not None else q
+        limit = req.limit
+        if limit is None:
+            results = searcher.search(combined, limit=None, sortedby=sortedby, reverse=reverse)
+            page_hits = list(results)
+            total = len(results)
+        else:
+            results = searcher.search_page(combined, req.page, pagelen=limit, sortedby=sortedby, reverse=reverse)
+            page_hits = list(results)
+            total = results.total
+        hits = [_hit(h, q, ix.schema, req.snippets) for h in page_hits]
+        facets = _facets(searcher, combined) if req.facets else {}
+        suggestion = _suggest(searcher, ix.schema, raw) if total < 3 and raw not in ("", "*") else None
+    return SearchResult(raw, total, hits, facets, suggestion, req.page, limit)
+
+
+def _hit(hit, q, schema, snippets: bool) -> dict:
+    meta = dict(hit["meta"])
+    meta["score"] = round(float(hit.score), 4) if hit.score is not None else None
+    if snippets:
+        meta["snippet"] = _snippet(hit, q, schema, meta["language"])
+    return meta
+
+
+def _snippet(hit, q, schema, language: str) -> str:
+    from whoosh import highlight
+
+    content = hit["content"]
+    fieldname = LANG_FIELDS.get(language, OTHER_FIELD)
+    terms = {text for name, text in q.iter_all_terms() if name == fieldname} if q is not None else set()
+    if terms:
+        analyzer = schema[fieldname].analyzer
+        frag = highlight.ContextFragmenter(maxchars=240, surround=60)
+        hl = highlight.highlight(content, terms, analyzer, frag, _marks(), top=1)
+        if hl:
+            return " ".join(hl.split())
+    first = " ".join(content.split())
+    return first[:200] + ("..." if len(first) > 200 else "")
+
+
+def _marks():
+    """Highlights as [[word]]: plain text, safe in any output; the terminal printer styles it."""
+    from whoosh import highlight
+
+    class Marks(highlight.Formatter):
+        between = " ... "
+
+        def format_token(self, text, token, replace=False):
+            return f"[[{highlight.get_text(text, token, replace)}]]"
+
+    return Marks()
+
+
+def _facets(searcher, q) -> dict[str, dict[str, int]]:
+    docs = sorted(searcher.docs_for_query(q))
+    reader = searcher.reader()
+    out: dict[str, dict[str, int]] = {}
+    for name in FACETS:
+        col = {"themes": "themes_col", "group": "group_col"}.get(name, name)
+        if not reader.has_column(col):
+            out[name] = {}
+            continue
+        cr = reader.column_reader(col)
+        counts: Counter = Counter()
+        if name == "themes":
+            for d in docs:
+                value = cr[d]
+                if value:
+                    counts.update(value.decode("utf-8").split("|"))
+        else:
+            for d in docs:
+                value = cr[d]
+                if value not in (None, "", b"", 0) or (name == "year" and value):
+                    counts[str(value.decode() if isinstance(value, bytes) else value)] += 1
+        out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    return out
+
+
+def _suggest(searcher, schema, raw: str) -> Optional[str]:
+    """Did you mean: each plain word of the query that the index lacks, replaced by its nearest word."""
+    corrector = searcher.corrector("spell")
+    reader = searcher.reader()
+    changed = False
+    out = []
+    for tok in _TOKEN.findall(raw):
+        word = tok.lower()
+        if tok in ("AND", "OR", "NOT") or ":" in tok or tok.startswith('"') or not re.fullmatch(r"\w+", tok):
+            out.append(tok)
+            continue
+        terms = [t.text for t in schema["spell"].analyzer(word)]
+        found = any(reader.doc_frequency(name, t.text) for name in TEXT_FIELDS for t in schema[name].analyzer(word))
+        if terms and not found:
+            best = corrector.suggest(terms[0], limit=1, maxdist=2)
+            if best:
+                out.append(best[0])
+                changed = True
+                continue
+        out.append(tok)
+    return " ".join(out) if changed else None

@@ -383,3 +383,7 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
     else:
         color = not os.environ.get("NO_COLOR") and sys.stdout.isatty()
         echo(present.search_table(result, color=color))
+
+
+if __name__ == "__main__":  # python -m counterbrief.cli, used by tests
+    main()

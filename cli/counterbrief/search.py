@@ -24,7 +24,7 @@ from .errors import CounterbriefError, UsageProblem
 from .model import Archive, Story
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
 OTHER_FIELD = "text_xx"
 TEXT_FIELDS = ("text_en", "text_fr", "text_ar", OTHER_FIELD)
@@ -62,6 +62,19 @@ class ArabicFilter(_Filter):
             yield t
 
 
+class FrenchPluralFilter(_Filter):
+    """Drop a plural -s/-x before the Snowball stemmer, which stems étrangers and étranger differently."""
+
+    def __eq__(self, other):
+        return type(self) is type(other)
+
+    def __call__(self, tokens):
+        for t in tokens:
+            if len(t.text) > 4 and t.text[-1] in "sx" and not is_arabic(t.text):
+                t.text = t.text[:-1]
+            yield t
+
+
 def _analyzer(lang: str):
     from whoosh.analysis import CharsetFilter, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
     from whoosh.support.charset import accent_map
@@ -71,7 +84,9 @@ def _analyzer(lang: str):
     if lang == "spell":
         return chain | ArabicFilter(stem=False)
     chain = chain | ArabicFilter()
-    if lang in ("en", "fr"):
+    if lang == "fr":
+        chain = chain | StopFilter(lang=lang) | FrenchPluralFilter() | StemFilter(lang=lang, cachesize=50000)
+    elif lang == "en":
         chain = chain | StopFilter(lang=lang) | StemFilter(lang=lang, cachesize=50000)
     return chain | CharsetFilter(accent_map)
 

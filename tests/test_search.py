@@ -1,0 +1,201 @@
+"""Search: languages, themes and synonyms, facets, freshness, faults, concurrency, export."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from counterbrief import load
+from counterbrief.cli import main
+from counterbrief.search import Index, SearchRequest, search
+from counterbrief.validate import load_vocabulary
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "bench"))
+import synth  # noqa: E402
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def ids(archive_root, query="", **kw):
+    archive = load.find_archive(archive_root, None, Path("/"))
+    index = Index(archive)
+    index.fresh()
+    vocabulary, _ = load_vocabulary(archive)
+    result = search(index, SearchRequest(query=query, limit=50, **kw), vocabulary)
+    return sorted(h["id"] for h in result.hits), result
+
+
+@pytest.mark.parametrize("query", ["executing", "executed", "execute", "prisoner", "prisoners"])
+def test_english_words_match_their_other_forms(fixture_archive, query):
+    assert ids(fixture_archive, query)[0] == ["synthetic-en-executions"]
+
+
+@pytest.mark.parametrize("query", ["étrangers", "etrangers", "étranger", "ETRANGER"])
+def test_french_words_match_with_or_without_accents_and_plural(fixture_archive, query):
+    assert ids(fixture_archive, query)[0] == ["synthetic-fr-etrangers"]
+
+
+@pytest.mark.parametrize("query", ["الدولة", "دولة", "قتلوا", "الدَّوْلَة", "قتل"])
+def test_arabic_words_match_without_diacritics_and_article(fixture_archive, query):
+    assert ids(fixture_archive, query)[0] == ["synthetic-ar-dawla"]
+
+
+def test_a_theme_synonym_finds_the_theme_across_languages(fixture_archive):
+    assert ids(fixture_archive, "dissenters")[0] == ["synthetic-ar-dawla", "synthetic-en-executions"]
+
+
+def test_theme_filter_and_field_query_agree(fixture_archive):
+    by_option = ids(fixture_archive, "*", themes=["corruption-hypocrisy"])[0]
+    by_query = ids(fixture_archive, "theme:corruption-hypocrisy")[0]
+    assert by_option == by_query == ["synthetic-fr-etrangers"]
+
+
+def test_year_ranges_and_language_filters(fixture_archive):
+    assert ids(fixture_archive, "year:2017..2018")[0] == ["synthetic-ar-dawla", "synthetic-fr-etrangers"]
+    assert ids(fixture_archive, "*", language="ar")[0] == ["synthetic-ar-dawla"]
+    assert ids(fixture_archive, "lang:fr")[0] == ["synthetic-fr-etrangers"]
+
+
+def test_facets_count_the_matching_accounts(fixture_archive):
+    _, result = ids(fixture_archive, "*")
+    assert result.facets["themes"]["suppression-of-dissent"] == 2
+    assert result.facets["language"] == {"ar": 1, "en": 1, "fr": 1}
+    assert result.facets["year"] == {"2016": 1, "2017": 1, "2018": 1}
+    assert result.facets["group"] == {"ISIS": 3}
+
+
+def test_usable_excludes_drafts_and_internal_accounts(make_archive):
+    make_archive.story("ok-one")
+    make_archive.story("a-draft", status="draft")
+    make_archive.story("internal-one", sensitivity="internal")
+    assert ids(make_archive.root, "*", usable=True)[0] == ["ok-one"]
+
+
+def test_an_edit_a_new_file_and_a_deletion_are_seen_by_the_next_search(make_archive):
+    make_archive.story("first", body="Nothing about camels.")
+    make_archive.story("second")
+    assert ids(make_archive.root, "camels")[0] == ["first"]
+    make_archive.story("second", body="Now camels too.")
+    assert ids(make_archive.root, "camels")[0] == ["first", "second"]
+    make_archive.story("third", body="Camels again.")
+    assert ids(make_archive.root, "camels")[0] == ["first", "second", "third"]
+    (make_archive.root / "stories" / "first.md").unlink()
+    assert ids(make_archive.root, "camels")[0] == ["second", "third"]
+
+
+def test_did_you_mean_suggests_the_nearest_indexed_word(make_archive):
+    make_archive.story("p", body="The propaganda videos were staged.")
+    _, result = ids(make_archive.root, "propoganda")
+    assert result.total == 0 and result.suggestion == "propaganda"
+    out = run("--archive", make_archive.root, "search", "propoganda")
+    assert "did you mean: propaganda" in out.stdout
+
+
+@pytest.mark.parametrize("query,message", [
+    ('"unclosed phrase', "unclosed phrase"),
+    ("year:[2014 TO", "unclosed range"),
+    ("AND", "operator AND"),
+    ("propaganda OR", "operator OR"),
+    ("(propaganda", "unbalanced parentheses"),
+    ("colour:red", "unknown field 'colour:'"),
+])
+def test_a_bad_query_is_one_line_and_exit_2(fixture_archive, query, message):
+    result = run("--archive", fixture_archive, "search", query)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("Error: ")
+
+
+def test_no_hits_is_exit_0(fixture_archive):
+    result = run("--archive", fixture_archive, "search", "zebra")
+    assert result.exit_code == 0 and "0 accounts match 'zebra'" in result.stdout
+
+
+def test_bad_story_files_are_skipped_with_their_error_and_good_ones_found(make_archive):
+    make_archive.story("good", body="Camels.")
+    make_archive.story("bad", raw="---\nid: [\n---\nCamels.\n")
+    result = run("--archive", make_archive.root, "search", "camels", "--json")
+    assert result.exit_code == 0
+    assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["good"]
+    assert "skipped stories/bad.md:2: bad YAML" in result.stderr
+
+
+def test_redacted_names_cannot_be_found_or_shown(fixture_archive):
+    assert ids(fixture_archive, '"Secret Cousin"')[0] == []
+    assert ids(fixture_archive, "cousin")[0] == []
+    result = run("--archive", fixture_archive, "search", "*", "--json")
+    assert "Secret Cousin" not in result.stdout and "[redacted]" in result.stdout
+
+
+def test_json_output_follows_the_documented_contract(fixture_archive):
+    data = json.loads(run("--archive", fixture_archive, "search", "executed", "--json").stdout)
+    assert set(data) == {"query", "total", "page", "limit", "hits", "facets", "suggestion"}
+    hit = data["hits"][0]
+    for key in ("id", "title", "score", "snippet", "themes", "status", "sensitivity", "language", "speaker"):
+        assert key in hit
+    assert "[[executed]]" in hit["snippet"]
+    assert set(data["facets"]) == {"themes", "group", "language", "year", "status", "sensitivity"}
+
+
+def test_csv_and_jsonl_export_every_matching_account(fixture_archive):
+    out = run("--archive", fixture_archive, "search", "*", "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert sorted(r["id"] for r in rows) == ["synthetic-ar-dawla", "synthetic-en-executions", "synthetic-fr-etrangers"]
+    assert {r["language"] for r in rows} == {"en", "fr", "ar"}
+    lines = run("--archive", fixture_archive, "search", "*", "--format", "jsonl").stdout.splitlines()
+    assert sorted(json.loads(line)["id"] for line in lines) == sorted(r["id"] for r in rows)
+
+
+def test_a_corrupt_index_is_rebuilt_with_one_line(fixture_archive):
+    assert run("--archive", fixture_archive, "index").exit_code == 0
+    home = fixture_archive / ".counterbrief"
+    current = home / (home / "current").read_text()
+    for f in current.glob("*.seg"):
+        f.write_bytes(b"garbage")
+    for f in current.glob("_MAIN_*.toc"):
+        f.write_bytes(b"garbage")
+    (fixture_archive / "stories" / "synthetic-fr-etrangers.md").touch()
+    os.utime(fixture_archive / "stories" / "synthetic-fr-etrangers.md", (1, 1))
+    result = run("--archive", fixture_archive, "search", "executed", "--json")
+    assert result.exit_code == 0
+    assert "the search index was unreadable; rebuilding it" in result.stderr
+    assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["synthetic-en-executions"]
+
+
+def _cb(*args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "counterbrief.cli", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_an_index_killed_mid_build_is_repaired_by_the_next_command(tmp_path):
+    root = synth.make_archive(tmp_path / "big", 1500)
+    proc = _cb("--archive", root, "index", "--rebuild")
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    result = run("--archive", root, "search", "*", "--json", "--limit", "1")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["total"] == 1500
+
+
+def test_two_indexers_at_once_both_succeed(tmp_path):
+    root = synth.make_archive(tmp_path / "two", 300)
+    procs = [_cb("--archive", root, "index"), _cb("--archive", root, "search", "regret", "--json")]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert json.loads(outs[1][0])["total"] > 0
+    final = run("--archive", root, "search", "*", "--json", "--limit", "1")
+    assert json.loads(final.stdout)["total"] == 300

@@ -385,5 +385,86 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
         echo(present.search_table(result, color=color))
 
 
+# --------------------------------------------------------------------------- brief
+
+@main.command()
+@click.argument("recipe_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--theme", "themes", multiple=True, help="Without a recipe: one message per theme (repeatable).")
+@click.option("--query", default="", help="Without a recipe: a full-text query for the message(s).")
+@click.option("--id", "ids", multiple=True, help="Use only these accounts (repeatable).")
+@click.option("--title", default="", help="Without a recipe: the brief's title.")
+@click.option("--audience", default="", help="Without a recipe: who the brief is for.")
+@click.option("--language", default="", help="Without a recipe: the audience's language (ISO 639-1).")
+@click.option("--level", type=click.Choice(["public", "internal"]), help="public (default) or internal.")
+@click.option("--include-graphic", is_flag=True, default=None, help="Let quotes marked graphic in.")
+@click.option("--include-synthetic", is_flag=True, help="Let synthetic test data in (tests and benchmarks only).")
+@click.option("--per-message", type=click.IntRange(1, 20), default=3, show_default=True,
+              help="Without a recipe: accounts per message.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Output file; format from its suffix.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf", "docx", "json", "txt"]),
+              help="Output format (default: from -o, else md).")
+@click.option("--template", default=None, help="A template name (from the archive's templates/) or a .j2 path.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) when a message has no usable account.")
+@click.pass_context
+def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level, include_graphic, include_synthetic,
+          per_message, output, fmt, template, strict) -> None:
+    """Render a counter-messaging brief from a recipe (or from --theme/--query).
+
+    Only approved, public accounts are used (internal ones too with --level internal);
+    restricted accounts, curator notes and redacted names never appear. The same archive and
+    recipe give the same bytes every time.
+
+    \b
+    Examples:
+        counterbrief brief recipes/why-they-left-amman.yml -o brief.pdf
+        counterbrief brief --theme regret --theme suppression-of-dissent --format html -o regret.html
+    """
+    from . import brief as pipeline
+    from .errors import UsageProblem
+    from .load import bundled_root
+    from .recipe import adhoc_recipe, load_recipe
+    from .select import Options
+    from .write import BINARY, WRITERS, Templates, format_for, write_atomic
+
+    fmt = format_for(output, fmt)
+    if fmt in BINARY and output is None:
+        raise UsageProblem(f"{fmt} is a binary format", fix=f"give -o FILE.{fmt}")
+    loaded = load_usable(ctx)
+    if recipe_file is not None:
+        if themes or query:
+            raise UsageProblem("give a recipe or --theme/--query, not both", fix="put the messages in the recipe")
+        recipe = load_recipe(recipe_file, loaded.vocabulary)
+    else:
+        recipe = adhoc_recipe(loaded.vocabulary, list(themes), query, title, audience, language, level or "public",
+                              bool(include_graphic), per_message)
+    if level:
+        recipe.level = level
+    if include_graphic:
+        recipe.include_graphic = True
+    missing = sorted(set(ids) - set(loaded.by_id()))
+    if missing:
+        raise UsageProblem(f"no story '{missing[0]}'", fix="check the id with 'counterbrief show'")
+    options = Options(include_synthetic=include_synthetic, only_ids=list(ids))
+    context = pipeline.build(loaded, recipe, options, os.environ.get("SOURCE_DATE_EPOCH"),
+                             notice=lambda line: echo(line, err=True))
+    for gap in context["gaps"]:
+        echo(f"warning: no usable account for the message \"{gap}\"", err=True)
+    if strict and context["gaps"]:
+        raise CounterbriefError(f"{len(context['gaps'])} message(s) have no usable account; nothing was written",
+                                recipe_file, fix="add or approve accounts for them, or run without --strict")
+    archive = get_archive(ctx)
+    from importlib.resources import files
+
+    templates = Templates(template or recipe.template, archive.templates_dir, bundled_root() / "templates",
+                          Path(str(files("counterbrief") / "fonts")))
+    data = WRITERS[fmt](context, templates)
+    if output is None:
+        click.echo(data.decode("utf-8"), nl=False)
+    else:
+        write_atomic(output, data)
+        echo(f"wrote {output} ({fmt}, {sum(len(m['testimony']) for m in context['messages'])} testimonies, "
+             f"{len(context['citations'])} sources)", err=True)
+
+
 if __name__ == "__main__":  # python -m counterbrief.cli, used by tests
     main()

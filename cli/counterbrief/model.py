@@ -90,3 +90,31 @@ class Archive:
             return str(path.resolve().relative_to(self.root.resolve()))
         except ValueError:
             return str(path)
+
+
+@dataclass
+class Message:
+    text: str
+    themes: list[str] = field(default_factory=list)
+    query: str = ""
+
+
+@dataclass
+class Recipe:
+    """What a brief is for and what it says: a recipe file, or options given on the command line."""
+
+    title: str
+    messages: list[Message]
+    date: str = ""
+    level: str = "public"
+    goal: str = ""
+    audience: dict[str, str] = field(default_factory=dict)
+    max_accounts_per_message: int = 3
+    messenger: str = ""
+    media: str = ""
+    action: str = ""
+    monitoring: str = ""
+    include_graphic: bool = False
+    template: str = "brief"
+    source: str = ""          # the recipe file's name, or "command line"
+    digest: str = ""          # sha256 of the recipe as given

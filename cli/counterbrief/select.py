@@ -165,7 +165,8 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], all_stories: li
         fingerprint.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
     context = {
         "title": title, "date": recipe.date or options.date, "level": recipe.level, "synthetic": synthetic,
-        "goal": recipe.goal, "audience": recipe.audience, "messages": messages, "messengers": messengers,
+        "goal": recipe.goal,
+        "audience": {k: recipe.audience.get(k, "") for k in ("description", "country", "language", "age")}, "messages": messages, "messengers": messengers,
         "messenger_notes": recipe.messenger, "media": recipe.media, "action": recipe.action,
         "monitoring": recipe.monitoring,
         "do_no_harm": {"content_warnings": warnings, "graphic_included": recipe.include_graphic, "rules": DO_NO_HARM},

@@ -77,7 +77,7 @@ def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
         body, blockquote, h1, h2, h3 {{ font-family: "counterbrief sans"; }}
     """, font_config=fonts)
     document = HTML(string=html, base_url=str(t.fonts_dir), url_fetcher=_local_only)
-    return document.write_pdf(stylesheets=[css], font_config=fonts, metadata=None) or b""
+    return document.write_pdf(stylesheets=[css], font_config=fonts) or b""
 
 
 def write_docx(context: dict[str, Any], t: Templates) -> bytes:

@@ -4,6 +4,7 @@ Never written into the bundled archive: callers pass a temporary folder.
 """
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 from pathlib import Path
@@ -25,8 +26,32 @@ THEMES = ["infighting", "brutality-against-muslims", "corruption-hypocrisy", "ha
           "propaganda-deception", "suppression-of-dissent", "false-promises", "recruitment", "regret", "exit-journey"]
 
 
+def _lexicon(topic: list[str], size: int = 3000, seed: int = 11) -> tuple[list[str], list[float]]:
+    """A Zipf-distributed vocabulary, as real text has: pseudo-words, with the topic words spread
+    over ranks 40-400, so that a topic word appears in some accounts, not all."""
+    rng = random.Random(seed)
+    syllables = ["ka", "lo", "mi", "ren", "sa", "tu", "vel", "dor", "ash", "ni", "qua", "ber", "fen", "zo", "im"]
+    words = []
+    while len(words) < size:
+        w = "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+        if w not in words:
+            words.append(w)
+    step = max(1, 360 // max(1, len(topic)))
+    for i, t in enumerate(topic):
+        words.insert(40 + i * step, t)
+    weights = [1 / (rank + 1) ** 1.07 for rank in range(len(words))]
+    return words, list(itertools.accumulate(weights))
+
+
+_LEXICONS: dict[str, tuple[list[str], list[float]]] = {}
+
+
 def _sentence(rng: random.Random, words, n: int) -> str:
-    return " ".join(rng.choice(words) for _ in range(n)).capitalize() + "."
+    key = words[0]
+    if key not in _LEXICONS:
+        _LEXICONS[key] = _lexicon(list(words))
+    vocab, weights = _LEXICONS[key]
+    return " ".join(rng.choices(vocab, cum_weights=weights, k=n)).capitalize() + "."
 
 
 def make_archive(root: Path, n: int, seed: int = 7, words_per_story: int = 400, per_snapshot: int = 50) -> Path:

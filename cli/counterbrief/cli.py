@@ -327,6 +327,9 @@ def index(ctx, rebuild) -> None:
         counterbrief index --rebuild
     """
     idx, report = open_index(ctx, rebuild=rebuild)
+    if report.total < 0:
+        echo(f"index in {idx.home} is up to date", err=True)
+        return
     what = "rebuilt" if report.rebuilt else "updated"
     echo(f"index {what} in {idx.home}: {report.indexed} stories indexed, {report.removed} removed, "
          f"{len(report.skipped)} skipped with errors; {report.total} stories searchable", err=True)

@@ -2,7 +2,7 @@
 
 The index lives in ``ARCHIVE/.counterbrief/`` (or the user's cache for a read-only bundled
 archive). ``current`` names the live index folder; each index folder holds the whoosh files and
-``manifest.json``, the list of files (size, mtime, hash) it was built from. Every search first
+``manifest.bin``, the list of files (size, mtime, hash) it was built from. Every search first
 compares the archive with the manifest and indexes only what changed, under a file lock; a full
 rebuild is made in a new folder and switched in by replacing ``current`` atomically, so readers
 never see a half-built index and a killed build leaves the old one in place.
@@ -10,7 +10,7 @@ never see a half-built index and a killed build leaves the old one in place.
 from __future__ import annotations
 
 import hashlib
-import json
+import marshal
 import os
 import re
 import shutil
@@ -24,7 +24,8 @@ from .errors import CounterbriefError, UsageProblem
 from .model import Archive, Story
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
+SNIPPET_SOURCE_CHARS = 1500
 LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
 OTHER_FIELD = "text_xx"
 TEXT_FIELDS = ("text_en", "text_fr", "text_ar", OTHER_FIELD)
@@ -102,9 +103,8 @@ def _schema():
         content=fields.STORED(),
         spell=fields.TEXT(analyzer=_analyzer("spell"), phrase=False),
         themes=fields.KEYWORD(commas=True, lowercase=True, scorable=True),
-        themes_col=fields.COLUMN(columns.VarBytesColumn()),
+        facets=fields.COLUMN(columns.VarBytesColumn()),
         group=fields.KEYWORD(lowercase=True),
-        group_col=fields.COLUMN(columns.VarBytesColumn()),
         language=fields.ID(sortable=True),
         year=fields.NUMERIC(int, sortable=True, signed=False),
         joined=fields.NUMERIC(int),
@@ -144,9 +144,13 @@ def story_document(story: Story, rel: str, redact) -> dict[str, Any]:
         "via": r(story.source.get("via", "")),
     }
     doc = {
-        "path": rel, "id": story.id, "meta": meta, "content": "\n\n".join([body, *quotes]),
-        "spell": text, "themes": ",".join(themes), "themes_col": "|".join(themes).encode("utf-8"),
-        "group": story.group, "group_col": story.group.encode("utf-8"), "language": story.language, "status": story.status,
+        "path": rel, "id": story.id, "meta": meta,
+        # Snippets come from the quotes and the start of the summary: enough to show why it matched.
+        "content": "\n\n".join([*quotes, body])[:SNIPPET_SOURCE_CHARS],
+        "spell": text, "themes": ",".join(themes),
+        "facets": "\t".join(["|".join(themes), story.group, story.language, str(year or ""), story.status,
+                             story.sensitivity]).encode("utf-8"),
+        "group": story.group, "language": story.language, "status": story.status,
         "sensitivity": story.sensitivity, "synthetic": "true" if story.synthetic else "false",
         "speaker": alias + " " + role, "origin": origin, "warning": " ".join(story.content_warnings),
         LANG_FIELDS.get(story.language, OTHER_FIELD): text,
@@ -199,33 +203,53 @@ def _hash(path: Path) -> str:
         return ""
 
 
-def _write_json_atomic(path: Path, data) -> None:
+def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
 @dataclass
 class Manifest:
-    """What one index folder was built from."""
+    """What one index folder was built from. Stored with marshal: read on every search, so it must be quick."""
 
-    files: dict[str, list] = field(default_factory=dict)   # rel -> [size, mtime_ns, sha1]
-    stories: dict[str, dict] = field(default_factory=dict)  # rel -> {"id", "snapshot", "redact", "ok"}
-    version: int = SCHEMA_VERSION
+    stat: dict[str, tuple] = field(default_factory=dict)     # rel -> (size, mtime_ns), compared as a whole
+    hashes: dict[str, str] = field(default_factory=dict)     # rel -> sha1, to tell a touch from an edit
+    stories: dict[str, dict] = field(default_factory=dict)   # rel -> {"id", "snapshot", "redact", "ok"}
+
+    @staticmethod
+    def read_stat(folder: Path) -> Optional[dict]:
+        """Only the (size, mtime) table: all a search on an unchanged archive needs to read."""
+        try:
+            version, stat = marshal.loads((folder / "stat.bin").read_bytes())
+            return stat if version == SCHEMA_VERSION else None
+        except (OSError, ValueError, EOFError, TypeError):
+            return None
 
     @classmethod
     def read(cls, folder: Path) -> Optional["Manifest"]:
+        stat = cls.read_stat(folder)
         try:
-            data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-            if data.get("version") != SCHEMA_VERSION:
+            data = marshal.loads((folder / "manifest.bin").read_bytes())
+            if stat is None or data.get("version") != SCHEMA_VERSION:
                 return None
-            return cls(data["files"], data["stories"], data["version"])
-        except (OSError, ValueError, KeyError, TypeError):
+            return cls(stat, data["hashes"], data["stories"])
+        except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
             return None
 
     def write(self, folder: Path) -> None:
-        _write_json_atomic(folder / "manifest.json",
-                           {"version": self.version, "files": self.files, "stories": self.stories})
+        # manifest.bin first, stat.bin last: stat.bin is what says "this index is fresh".
+        _write_atomic(folder / "manifest.bin", marshal.dumps(
+            {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": self.stories}))
+        _write_atomic(folder / "stat.bin", marshal.dumps((SCHEMA_VERSION, self.stat)))
+
+    def record(self, rel: str, stat: tuple, root: Path) -> None:
+        self.stat[rel] = stat
+        self.hashes[rel] = _hash(root / rel)
+
+    def forget(self, rel: str) -> None:
+        self.stat.pop(rel, None)
+        self.hashes.pop(rel, None)
 
     def redact_names(self) -> list[str]:
         return sorted({n for s in self.stories.values() for n in s.get("redact", [])})
@@ -269,17 +293,13 @@ class Index:
     def _stale(self, folder: Optional[Path], scan: dict) -> bool:
         if folder is None:
             return True
-        manifest = Manifest.read(folder)
-        if manifest is None:
-            return True
-        return any(manifest.files.get(rel, [None, None])[:2] != list(stat) for rel, stat in scan.items()) or \
-            len(manifest.files) != len(scan)
+        return Manifest.read_stat(folder) != scan
 
     def fresh(self, progress: Progress = None, rebuild: bool = False) -> IndexReport:
         """Bring the index up to date (or rebuild it) and return what was done."""
         scan = _scan(self.archive)
         if not rebuild and not self._stale(self._current(), scan):
-            return IndexReport(total=len(self._current_manifest().stories))
+            return IndexReport(total=-1)   # unchanged; not counted, to keep searches quick
         with self._lock():
             folder = self._current()
             scan = _scan(self.archive)
@@ -290,9 +310,6 @@ class Index:
                 self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
                 return self._rebuild(scan, progress)
             return self._update(folder, manifest, scan, progress)
-
-    def _current_manifest(self) -> Manifest:
-        return Manifest.read(self._current()) or Manifest()
 
     def _opens(self, folder: Path) -> bool:
         from whoosh import index
@@ -333,17 +350,15 @@ class Index:
     def _update(self, folder: Path, manifest: Manifest, scan: dict, progress: Progress) -> IndexReport:
         from whoosh import index
 
-        old_files = manifest.files
         changed = set()
         for rel, stat in scan.items():
-            before = old_files.get(rel)
-            if before is None or before[:2] != list(stat):
+            if manifest.stat.get(rel) != stat:
                 digest = _hash(self.archive.root / rel)
-                if before is not None and before[2] == digest:
-                    manifest.files[rel] = [*stat, digest]      # touched, not changed
+                if manifest.hashes.get(rel) == digest:
+                    manifest.stat[rel] = stat      # touched, not changed
                 else:
                     changed.add(rel)
-        removed = set(old_files) - set(scan)
+        removed = set(manifest.stat) - set(scan)
         if "vocabulary.yml" in changed | removed:
             self.notice("the vocabulary changed; rebuilding the search index")
             return self._rebuild(scan, progress)
@@ -355,7 +370,7 @@ class Index:
         before_redact = manifest.redact_names()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)
         for rel in removed:
-            manifest.files.pop(rel, None)
+            manifest.forget(rel)
         if manifest.redact_names() != before_redact:
             # A redaction list changed: every stored text must be redacted anew.
             self.notice("a redaction list changed; rebuilding the search index")
@@ -389,7 +404,12 @@ class Index:
             if rel not in scan:
                 manifest.stories.pop(rel, None)
         redact = redactor(manifest.redact_names())
-        writer = ix.writer(procs=2, limitmb=256, multisegment=True) if rebuild and len(paths) > 2000 else ix.writer()
+        # Plain (not compound) segment files are memory-mapped when read: a search then reads only
+        # the stored fields of the hits it shows, instead of copying a compound file's part.
+        if rebuild and len(paths) > 2000:
+            writer = ix.writer(procs=2, limitmb=256, multisegment=True, compound=False)
+        else:
+            writer = ix.writer(compound=False)
         try:
             for rel in paths:
                 if not rebuild:
@@ -403,15 +423,16 @@ class Index:
                 else:
                     report.removed += 1
                 if rel in scan:
-                    manifest.files[rel] = [*scan[rel], _hash(self.archive.root / rel)]
+                    manifest.record(rel, scan[rel], self.archive.root)
             for rel, stat in scan.items():
-                if not rel.startswith("stories/"):
-                    manifest.files[rel] = [*stat, _hash(self.archive.root / rel)]
+                if not rel.startswith("stories/") and manifest.stat.get(rel) != stat:
+                    manifest.record(rel, stat, self.archive.root)
             writer.commit(optimize=False)
         except BaseException:
             writer.cancel()
             raise
         report.total = sum(1 for s in manifest.stories.values() if s.get("ok"))
+        write_facet_cache(ix)
         return report
 
     # -- reading
@@ -571,18 +592,17 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
     with ix.searcher() as searcher:
         sortedby, reverse = {"score": (None, False), "date": ("year", True), "id": ("id", False)}[req.sort]
         combined = wq.And([q, filt]) if filt is not None else q
-        limit = req.limit
-        if limit is None:
-            results = searcher.search(combined, limit=None, sortedby=sortedby, reverse=reverse)
-            page_hits = list(results)
-            total = len(results)
-        else:
-            results = searcher.search_page(combined, req.page, pagelen=limit, sortedby=sortedby, reverse=reverse)
-            page_hits = list(results)
-            total = results.total
+        # One pass collects every match (for the total and the facets) and ranks them; only the
+        # page shown gets stored fields and snippets.
+        results = searcher.search(combined, limit=None, sortedby=sortedby, reverse=reverse, terms=False)
+        docs = results.docs()
+        total = len(docs)
+        start = (req.page - 1) * req.limit if req.limit else 0
+        page_hits = results[start:start + req.limit] if req.limit else list(results)
         hits = [_hit(h, q, ix.schema, req.snippets) for h in page_hits]
-        facets = _facets(searcher, combined) if req.facets else {}
+        facets = _facets(ix, searcher, docs) if req.facets else {}
         suggestion = _suggest(searcher, ix.schema, raw) if total < 3 and raw not in ("", "*") else None
+        limit = req.limit
     return SearchResult(raw, total, hits, facets, suggestion, req.page, limit)
 
 
@@ -623,29 +643,47 @@ def _marks():
     return Marks()
 
 
-def _facets(searcher, q) -> dict[str, dict[str, int]]:
-    docs = sorted(searcher.docs_for_query(q))
+def _facet_values(ix, searcher) -> list:
+    """The packed facet values of every document, by document number, read from the column."""
     reader = searcher.reader()
-    out: dict[str, dict[str, int]] = {}
-    for name in FACETS:
-        col = {"themes": "themes_col", "group": "group_col"}.get(name, name)
-        if not reader.has_column(col):
-            out[name] = {}
+    if not reader.has_column("facets"):
+        return []
+    cr = reader.column_reader("facets")
+    return [cr[n] for n in range(searcher.doc_count_all())]
+
+
+def write_facet_cache(ix) -> None:
+    """After a commit: the facet column as one marshal file, tied to the index generation it describes."""
+    with ix.searcher() as searcher:
+        values = _facet_values(ix, searcher)
+    _write_atomic(Path(ix.storage.folder) / "facets.bin", marshal.dumps((ix.latest_generation(), values)))
+
+
+def _facet_table(ix, searcher) -> list:
+    try:
+        generation, values = marshal.loads((Path(ix.storage.folder) / "facets.bin").read_bytes())
+        if generation == ix.latest_generation() and len(values) == searcher.doc_count_all():
+            return values
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    return _facet_values(ix, searcher)
+
+
+def _facets(ix, searcher, docs) -> dict[str, dict[str, int]]:
+    table = _facet_table(ix, searcher)
+    counters = {name: Counter() for name in FACETS}
+    packed = Counter(table[d] for d in docs)
+    for value, n in packed.items():
+        if not value:
             continue
-        cr = reader.column_reader(col)
-        counts: Counter = Counter()
-        if name == "themes":
-            for d in docs:
-                value = cr[d]
-                if value:
-                    counts.update(value.decode("utf-8").split("|"))
-        else:
-            for d in docs:
-                value = cr[d]
-                if value not in (None, "", b"", 0) or (name == "year" and value):
-                    counts[str(value.decode() if isinstance(value, bytes) else value)] += 1
-        out[name] = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    return out
+        themes, *rest = value.decode("utf-8").split("\t")
+        for t in themes.split("|"):
+            if t:
+                counters["themes"][t] += n
+        for name, v in zip(FACETS[1:], rest):
+            if v:
+                counters[name][v] += n
+    return {name: dict(sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))) for name, c in counters.items()}
 
 
 def _suggest(searcher, schema, raw: str) -> Optional[str]:

@@ -407,9 +407,9 @@ class Index:
         # Plain (not compound) segment files are memory-mapped when read: a search then reads only
         # the stored fields of the hits it shows, instead of copying a compound file's part.
         if rebuild and len(paths) > 2000:
-            writer = ix.writer(procs=2, limitmb=256, multisegment=True, compound=False)
+            writer = ix.writer(procs=2, limitmb=1024, multisegment=True, compound=False)
         else:
-            writer = ix.writer(compound=False)
+            writer = ix.writer(limitmb=512, compound=False)
         try:
             for rel in paths:
                 if not rebuild:

@@ -175,6 +175,18 @@ def test_a_corrupt_index_is_rebuilt_with_one_line(fixture_archive):
     assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["synthetic-en-executions"]
 
 
+def test_a_corrupt_index_is_rebuilt_even_when_no_story_changed(fixture_archive):
+    assert run("--archive", fixture_archive, "index").exit_code == 0
+    home = fixture_archive / ".counterbrief"
+    current = home / (home / "current").read_text()
+    for f in current.glob("_MAIN_*.toc"):
+        f.write_bytes(b"garbage")
+    result = run("--archive", fixture_archive, "search", "etrangers", "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("the search index was unreadable; rebuilding it") == 1
+    assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["synthetic-fr-etrangers"]
+
+
 def _cb(*args, **kw):
     return subprocess.Popen([sys.executable, "-m", "counterbrief.cli", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)

@@ -24,7 +24,7 @@ from .errors import CounterbriefError, UsageProblem
 from .model import Archive, Story
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 SNIPPET_SOURCE_CHARS = 1500
 LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
 OTHER_FIELD = "text_xx"
@@ -301,26 +301,23 @@ class Index:
         if not rebuild and not self._stale(self._current(), scan):
             return IndexReport(total=-1)   # unchanged; not counted, to keep searches quick
         with self._lock():
+            # Another process may have done the work while we waited for the lock. The scan taken
+            # before the lock is kept: a file changed since then differs from the recorded table
+            # and is picked up by the next command.
             folder = self._current()
-            scan = _scan(self.archive)
+            if not rebuild and not self._stale(folder, scan):
+                return IndexReport(total=-1)
             if rebuild or folder is None:
                 return self._rebuild(scan, progress)
             manifest = Manifest.read(folder)
-            if manifest is None or not self._opens(folder):
+            if manifest is None:
                 self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
                 return self._rebuild(scan, progress)
-            return self._update(folder, manifest, scan, progress)
-
-    def _opens(self, folder: Path) -> bool:
-        from whoosh import index
-
-        try:
-            ix = index.open_dir(str(folder))
-            with ix.searcher() as s:
-                s.doc_count()
-            return True
-        except Exception:  # noqa: BLE001 - any failure to open means: rebuild
-            return False
+            try:
+                return self._update(folder, manifest, scan, progress)
+            except Exception:  # noqa: BLE001 - a damaged index is rebuilt, never a dead end
+                self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
+                return self._rebuild(scan, progress)
 
     def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
         from whoosh import index
@@ -437,12 +434,19 @@ class Index:
 
     # -- reading
     def open(self):
+        """The live index, opened for reading; a damaged one is rebuilt first, with one line saying so."""
         from whoosh import index
 
         folder = self._current()
-        if folder is None:
-            raise CounterbriefError("no search index", self.home, fix="run 'counterbrief index --rebuild'")
-        return index.open_dir(str(folder))
+        if folder is not None:
+            try:
+                ix = index.open_dir(str(folder))
+                ix.doc_count_all()
+                return ix
+            except Exception:  # noqa: BLE001
+                self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
+        self.fresh(rebuild=True)
+        return index.open_dir(str(self._current()))
 
 
 # ----------------------------------------------------------------------------- queries
@@ -643,34 +647,50 @@ def _marks():
     return Marks()
 
 
-def _facet_values(ix, searcher) -> list:
-    """The packed facet values of every document, by document number, read from the column."""
-    reader = searcher.reader()
+def _segment_values(reader) -> list:
     if not reader.has_column("facets"):
-        return []
+        return [b""] * reader.doc_count_all()
     cr = reader.column_reader("facets")
-    return [cr[n] for n in range(searcher.doc_count_all())]
+    return [cr[n] for n in range(reader.doc_count_all())]
+
+
+def _facet_table(ix, searcher, cache: Optional[dict] = None) -> tuple[list, dict]:
+    """The packed facet values of every document by document number, and the per-segment cache.
+
+    Segments never change once written, so their values are cached by segment id: after an
+    update only the new small segment is read from its column.
+    """
+    if cache is None:
+        try:
+            cache = marshal.loads((Path(ix.storage.folder) / "facets.bin").read_bytes())
+        except (OSError, ValueError, EOFError, TypeError):
+            cache = {}
+        if not isinstance(cache, dict):
+            cache = {}
+    table: list = []
+    fresh: dict = {}
+    for sub, offset in searcher.reader().leaf_readers():
+        segment = sub.segment()
+        key = segment.segment_id() if segment is not None else None
+        values = cache.get(key) if key else None
+        if values is None or len(values) != sub.doc_count_all():
+            values = _segment_values(sub)
+        if key:
+            fresh[key] = values
+        del table[offset:]
+        table.extend(values)
+    return table, fresh
 
 
 def write_facet_cache(ix) -> None:
-    """After a commit: the facet column as one marshal file, tied to the index generation it describes."""
+    """After a commit: cache the facet values of the segments now live (old ones are read back)."""
     with ix.searcher() as searcher:
-        values = _facet_values(ix, searcher)
-    _write_atomic(Path(ix.storage.folder) / "facets.bin", marshal.dumps((ix.latest_generation(), values)))
-
-
-def _facet_table(ix, searcher) -> list:
-    try:
-        generation, values = marshal.loads((Path(ix.storage.folder) / "facets.bin").read_bytes())
-        if generation == ix.latest_generation() and len(values) == searcher.doc_count_all():
-            return values
-    except (OSError, ValueError, EOFError, TypeError):
-        pass
-    return _facet_values(ix, searcher)
+        _, cache = _facet_table(ix, searcher)
+    _write_atomic(Path(ix.storage.folder) / "facets.bin", marshal.dumps(cache))
 
 
 def _facets(ix, searcher, docs) -> dict[str, dict[str, int]]:
-    table = _facet_table(ix, searcher)
+    table, _ = _facet_table(ix, searcher)
     counters = {name: Counter() for name in FACETS}
     packed = Counter(table[d] for d in docs)
     for value, n in packed.items():

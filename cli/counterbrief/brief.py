@@ -1,41 +1,49 @@
-"""The brief pipeline: load → gate → score (with the search index) → choose → context."""
+"""The brief pipeline: gate and rank from the index → read and re-check the picked stories → context."""
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Callable, Optional
 
-from .model import Archive, Recipe
-from .select import Options, brief_date, build_context, choose, gate
-from .validate import Loaded
+from .model import Archive, Recipe, Story, Theme
+from .select import Options, brief_date, build_context, choose, levels
 
 
-def query_scorer(archive: Archive, loaded: Loaded, notice: Optional[Callable[[str], None]]):
-    """Scores of a message's query over the whole archive, 0..1 (best hit = 1)."""
-    cache: dict[str, dict[str, float]] = {}
+def build(archive: Archive, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
+          source_date_epoch: Optional[str] = None, notice: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
+    from .search import Index, SearchRequest, gated_profiles, search
+    from .validate import SnapshotCache, check_story
 
-    def scores(query: str) -> dict[str, float]:
-        if query not in cache:
-            from .search import Index, SearchRequest, search
-
-            index = Index(archive, notice=notice)
-            index.fresh()
-            result = search(index, SearchRequest(query=query, limit=None, facets=False, snippets=False),
-                            loaded.vocabulary)
-            best = max((h["score"] or 0 for h in result.hits), default=0) or 1
-            cache[query] = {h["id"]: (h["score"] or 0) / best for h in result.hits}
-        return cache[query]
-
-    return scores
-
-
-def build(loaded: Loaded, recipe: Recipe, options: Options, source_date_epoch: Optional[str] = None,
-          notice: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
     options.date = brief_date(recipe.date, source_date_epoch, dt.date.today().isoformat())
     recipe.date = options.date
-    candidates = gate(loaded.stories, recipe, options)
-    chosen = choose(candidates, recipe, query_scorer(loaded.archive, loaded, notice))
-    used = {c.story.path for picked in chosen for c in picked}
-    files = [(loaded.archive.rel(p), p.read_bytes()) for p in sorted(used)]
-    if loaded.archive.vocabulary_path.is_file():
-        files.append(("vocabulary.yml", loaded.archive.vocabulary_path.read_bytes()))
-    return build_context(recipe, chosen, loaded.stories, files, options)
+    index = Index(archive, notice=notice)
+    index.fresh()
+    profiles = gated_profiles(index, levels(recipe), options.include_synthetic)
+    if options.only_ids:
+        profiles = [p for p in profiles if p["id"] in options.only_ids]
+    profiles.sort(key=lambda p: p["id"])
+
+    scores_cache: dict[str, dict[str, float]] = {}
+
+    def query_scores(query: str) -> dict[str, float]:
+        """The message's query over the archive, scaled 0..1 (best hit = 1)."""
+        if query not in scores_cache:
+            result = search(index, SearchRequest(query=query, limit=None, facets=False, snippets=False), vocabulary)
+            best = max((h["score"] or 0 for h in result.hits), default=0) or 1
+            scores_cache[query] = {h["id"]: (h["score"] or 0) / best for h in result.hits}
+        return scores_cache[query]
+
+    snapshots = SnapshotCache(archive)
+    stories: dict[str, Optional[Story]] = {}
+
+    def load_story(profile: dict) -> Optional[Story]:
+        if profile["path"] not in stories:
+            story, _ = check_story(archive.root / profile["path"], archive, vocabulary, snapshots)
+            stories[profile["path"]] = story
+        return stories[profile["path"]]
+
+    chosen = choose(profiles, recipe, options, query_scores, load_story)
+    used = sorted({c.story.path for picked in chosen for c in picked})
+    files = [(archive.rel(p), p.read_bytes()) for p in used]
+    if archive.vocabulary_path.is_file():
+        files.append(("vocabulary.yml", archive.vocabulary_path.read_bytes()))
+    return build_context(recipe, chosen, index.redact_names(), files, options)

@@ -429,33 +429,38 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     from .select import Options
     from .write import BINARY, WRITERS, Templates, format_for, write_atomic
 
+    from .validate import load_vocabulary
+
     fmt = format_for(output, fmt)
     if fmt in BINARY and output is None:
         raise UsageProblem(f"{fmt} is a binary format", fix=f"give -o FILE.{fmt}")
-    loaded = load_usable(ctx)
+    archive = get_archive(ctx)
+    vocabulary, vocab_problems = load_vocabulary(archive)
+    if vocab_problems:
+        raise CounterbriefError(str(vocab_problems[0]), fix="fix vocabulary.yml (counterbrief check)")
     if recipe_file is not None:
         if themes or query:
             raise UsageProblem("give a recipe or --theme/--query, not both", fix="put the messages in the recipe")
-        recipe = load_recipe(recipe_file, loaded.vocabulary)
+        recipe = load_recipe(recipe_file, vocabulary)
     else:
-        recipe = adhoc_recipe(loaded.vocabulary, list(themes), query, title, audience, language, level or "public",
+        recipe = adhoc_recipe(vocabulary, list(themes), query, title, audience, language, level or "public",
                               bool(include_graphic), per_message)
     if level:
         recipe.level = level
     if include_graphic:
         recipe.include_graphic = True
-    missing = sorted(set(ids) - set(loaded.by_id()))
+    missing = sorted(i for i in ids if not (archive.stories_dir / f"{i}.md").is_file())
     if missing:
         raise UsageProblem(f"no story '{missing[0]}'", fix="check the id with 'counterbrief show'")
+    open_index(ctx)   # brings the index up to date, reporting skipped stories on stderr
     options = Options(include_synthetic=include_synthetic, only_ids=list(ids))
-    context = pipeline.build(loaded, recipe, options, os.environ.get("SOURCE_DATE_EPOCH"),
+    context = pipeline.build(archive, vocabulary, recipe, options, os.environ.get("SOURCE_DATE_EPOCH"),
                              notice=lambda line: echo(line, err=True))
     for gap in context["gaps"]:
         echo(f"warning: no usable account for the message \"{gap}\"", err=True)
     if strict and context["gaps"]:
         raise CounterbriefError(f"{len(context['gaps'])} message(s) have no usable account; nothing was written",
                                 recipe_file, fix="add or approve accounts for them, or run without --strict")
-    archive = get_archive(ctx)
     from importlib.resources import files
 
     templates = Templates(template or recipe.template, archive.templates_dir, bundled_root() / "templates",

@@ -24,7 +24,7 @@ from .errors import CounterbriefError, UsageProblem
 from .model import Archive, Story
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 SNIPPET_SOURCE_CHARS = 1500
 LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
 OTHER_FIELD = "text_xx"
@@ -142,6 +142,8 @@ def story_document(story: Story, rel: str, redact) -> dict[str, Any]:
         "outlet": r(story.source.get("outlet", "")), "author": r(story.source.get("author", "")),
         "published": story.source.get("published", ""), "url": story.source.get("url", ""),
         "via": r(story.source.get("via", "")),
+        # for brief selection, which ranks accounts from the index before reading any file
+        "all_themes": themes, "snapshot": story.source.get("snapshot", ""), "path": rel,
     }
     doc = {
         "path": rel, "id": story.id, "meta": meta,
@@ -433,6 +435,11 @@ class Index:
         return report
 
     # -- reading
+    def redact_names(self) -> list[str]:
+        """Every name any story of the archive asks to redact (as of the last update)."""
+        manifest = Manifest.read(self._current()) if self._current() else None
+        return manifest.redact_names() if manifest else []
+
     def open(self):
         """The live index, opened for reading; a damaged one is rebuilt first, with one line saying so."""
         from whoosh import index
@@ -608,6 +615,18 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
         suggestion = _suggest(searcher, ix.schema, raw) if total < 3 and raw not in ("", "*") else None
         limit = req.limit
     return SearchResult(raw, total, hits, facets, suggestion, req.page, limit)
+
+
+def gated_profiles(index: Index, levels: set[str], include_synthetic: bool) -> list[dict]:
+    """The stored metadata of every approved account at the given sensitivity levels, from the index."""
+    from whoosh import query as wq
+
+    ix = index.open()
+    terms = [wq.Term("status", "approved"), wq.Or([wq.Term("sensitivity", lv) for lv in sorted(levels)])]
+    if not include_synthetic:
+        terms.append(wq.Term("synthetic", "false"))
+    with ix.searcher() as searcher:
+        return [dict(searcher.stored_fields(n)["meta"]) for n in sorted(searcher.docs_for_query(wq.And(terms)))]
 
 
 def _hit(hit, q, schema, snippets: bool) -> dict:

@@ -37,59 +37,67 @@ class Candidate:
     score: float
 
 
-def gate(stories: list[Story], recipe: Recipe, options: Options) -> list[Story]:
-    """Who may appear at all: approved; public (internal too in an internal brief); never restricted."""
-    levels = {"public"} | ({"internal"} if recipe.level == "internal" else set())
-    out = [s for s in stories if s.status == "approved" and s.sensitivity in levels
-           and (options.include_synthetic or not s.synthetic)]
-    if options.only_ids:
-        wanted = set(options.only_ids)
-        out = [s for s in out if s.id in wanted]
-    return sorted(out, key=lambda s: s.id)
+def levels(recipe: Recipe) -> set[str]:
+    """Sensitivities a brief may show: public; internal too in an internal brief; restricted never."""
+    return {"public"} | ({"internal"} if recipe.level == "internal" else set())
+
+
+def allowed(story: Story, recipe: Recipe, options: Options) -> bool:
+    """The gate, checked again on every story read from disk (the index may lag a file edit)."""
+    return (story.status == "approved" and story.sensitivity in levels(recipe)
+            and (options.include_synthetic or not story.synthetic)
+            and (not options.only_ids or story.id in options.only_ids))
 
 
 def fitting_quotes(story: Story, themes: list[str], include_graphic: bool) -> list[Quote]:
-    allowed = [q for q in story.quotes if include_graphic or not q.graphic]
-    on_theme = [q for q in allowed if set(q.themes) & set(themes)]
+    allowed_quotes = [q for q in story.quotes if include_graphic or not q.graphic]
+    on_theme = [q for q in allowed_quotes if set(q.themes) & set(themes)]
     if on_theme:
         return on_theme[:2]
     if not themes or set(story.themes) & set(themes):
-        return [q for q in allowed if not q.themes][:2] or allowed[:1]
+        return [q for q in allowed_quotes if not q.themes][:2] or allowed_quotes[:1]
     return []
 
 
-def choose(stories: list[Story], recipe: Recipe, query_scores: Callable[[str], dict[str, float]]) -> list[list[Candidate]]:
-    """For each message, the best-fitting accounts; accounts already used elsewhere lose to fresh voices."""
-    used_speakers: dict[str, int] = {}
-    used_sources: dict[str, int] = {}
-    used_origins: dict[str, int] = {}
+def choose(profiles: list[dict], recipe: Recipe, options: Options,
+           query_scores: Callable[[str], dict[str, float]],
+           load_story: Callable[[dict], Optional[Story]]) -> list[list[Candidate]]:
+    """For each message, the best-fitting accounts; accounts already used elsewhere lose to fresh voices.
+
+    ``profiles`` are the index's metadata of the gated accounts (id, all_themes, language,
+    speaker, snapshot, origin): ranking reads no file. Only the accounts picked are read from
+    disk and checked again, and one whose file no longer passes is passed over for the next.
+    """
+    used: dict[tuple[str, str], int] = {}
     language = recipe.audience.get("language", "")
     chosen: list[list[Candidate]] = []
     for message in recipe.messages:
         scores = query_scores(message.query) if message.query else {}
         ranked = []
-        for story in stories:
-            overlap = len(set(message.themes) & set(story.all_themes()))
-            fit = 3.0 * overlap + 2.0 * scores.get(story.id, 0.0)
+        for p in profiles:
+            fit = 3.0 * len(set(message.themes) & set(p["all_themes"])) + 2.0 * scores.get(p["id"], 0.0)
             if fit <= 0:
                 continue
-            quotes = fitting_quotes(story, message.themes, recipe.include_graphic)
-            if not quotes:
+            fit += 1.0 if language and p["language"] == language else 0.0
+            fit -= 2.5 * used.get(("speaker", p["speaker"]), 0)
+            fit -= 0.75 * used.get(("source", p["snapshot"]), 0)
+            fit -= 0.5 * used.get(("origin", p["origin"]), 0) if p["origin"] else 0.0
+            ranked.append((round(fit, 6), p["id"], p))
+        ranked.sort(key=lambda r: (-r[0], r[1]))   # stable tie-break: the id
+        picked: list[Candidate] = []
+        for fit, _, p in ranked:
+            if len(picked) >= recipe.max_accounts_per_message:
+                break
+            story = load_story(p)
+            if story is None or not allowed(story, recipe, options):
                 continue
-            speaker = story.speaker.get("alias", story.id)
-            fit += 1.0 if language and story.language == language else 0.0
-            fit -= 2.5 * used_speakers.get(speaker, 0)
-            fit -= 0.75 * used_sources.get(story.source.get("snapshot", ""), 0)
-            fit -= 0.5 * used_origins.get(story.speaker.get("origin", ""), 0) if story.speaker.get("origin") else 0
-            ranked.append(Candidate(story, quotes, round(fit, 6)))
-        ranked.sort(key=lambda c: (-c.score, c.story.id))   # stable tie-break: the id
-        picked = ranked[: recipe.max_accounts_per_message]
+            quotes = fitting_quotes(story, message.themes, recipe.include_graphic)
+            if quotes:
+                picked.append(Candidate(story, quotes, fit))
         for c in picked:
-            used_speakers[c.story.speaker.get("alias", c.story.id)] = used_speakers.get(c.story.speaker.get("alias", c.story.id), 0) + 1
-            snap = c.story.source.get("snapshot", "")
-            used_sources[snap] = used_sources.get(snap, 0) + 1
-            origin = c.story.speaker.get("origin", "")
-            used_origins[origin] = used_origins.get(origin, 0) + 1
+            for key in (("speaker", c.story.speaker.get("alias", "")), ("source", c.story.source.get("snapshot", "")),
+                        ("origin", c.story.speaker.get("origin", ""))):
+                used[key] = used.get(key, 0) + 1
         chosen.append(picked)
     return chosen
 
@@ -121,8 +129,8 @@ def citation_key(story: Story) -> tuple:
     return (s.get("outlet", ""), s.get("title", ""), s.get("published", ""), s.get("snapshot", ""))
 
 
-def build_context(recipe: Recipe, chosen: list[list[Candidate]], all_stories: list[Story], archive_files: list[tuple[str, bytes]],
-                  options: Options) -> dict[str, Any]:
+def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact_names: list[str],
+                  archive_files: list[tuple[str, bytes]], options: Options) -> dict[str, Any]:
     """The brief as data. Curator notes never enter it; redacted names are replaced everywhere."""
     citations: dict[tuple, dict[str, Any]] = {}
     used: dict[str, Story] = {}
@@ -176,8 +184,7 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], all_stories: li
                        "archive_fingerprint": fingerprint.hexdigest(), "tool_version": __version__,
                        "date": recipe.date or options.date, "stories": sorted(used)},
     }
-    redact = redactor(n for s in all_stories for n in s.redact)
-    return redact(context)
+    return redactor(redact_names)(context)
 
 
 def brief_date(recipe_date: str, source_date_epoch: Optional[str], today: str) -> str:

@@ -153,3 +153,16 @@ def test_a_missing_archive_is_one_line_and_exit_2(tmp_path):
 def test_verbose_says_which_archive_is_used(fixture_archive):
     result = run("--archive", fixture_archive, "-v", "stats")
     assert f"archive: {fixture_archive.resolve()}" in result.stderr
+
+
+def test_add_edit_opens_the_editor_on_the_new_story(make_archive, tmp_path):
+    src = tmp_path / "article.txt"
+    src.write_text(SOURCE_TEXT)
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i -e 's/to be written/written in the editor/' \"$1\"\n")
+    editor.chmod(0o755)
+    result = run("--archive", make_archive.root, "add", "--source", src, "--alias", "Abu Edit", "--title", "T",
+                 "--theme", "regret", "--quote", "He paid a smuggler to leave.", "--edit", env={"EDITOR": str(editor)})
+    assert result.exit_code == 0, result.output
+    story = next((make_archive.root / "stories").glob("abu-edit*.md"))
+    assert "written in the editor" in story.read_text()

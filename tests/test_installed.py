@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -60,3 +61,39 @@ def test_help_lists_every_command_with_one_line(tmp_path):
     assert result.returncode == 0
     for command in ("init", "add", "check", "show", "stats", "themes"):
         assert f"  {command} " in result.stdout
+
+
+def test_add_in_a_terminal_asks_for_what_is_missing(tmp_path):
+    """Run `add` on a pseudo-terminal, answer its prompts, and find the story written."""
+    import pty
+    import select as _select
+
+    archive = tmp_path / "a"
+    shutil.copytree(FIXTURE, archive)
+    source = tmp_path / "article.txt"
+    source.write_text("SYNTHETIC. He said: \"We were lied to about everything.\" Then he left.\n")
+    answers = iter(["Abu Prompted", "Asked for in a terminal", "regret", "We were lied to about everything.",
+                    "n", "A summary typed at the prompt."])
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: counterbrief on the terminal
+        os.execv(EXE, [EXE, "--archive", str(archive), "add", "--source", str(source)])
+    seen = b""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        ready, _, _ = _select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 1024)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if seen.rstrip().endswith((b":", b"]:", b"[y/N]:")):
+            os.write(fd, (next(answers) + "\n").encode())
+            seen += b"\n"
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
+    story = (archive / "stories" / "abu-prompted.md").read_text()
+    assert "Asked for in a terminal" in story and "status: draft" in story and "A summary typed at the prompt." in story

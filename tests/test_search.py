@@ -53,6 +53,13 @@ def test_arabic_words_match_without_diacritics_and_article(fixture_archive, quer
     assert ids(fixture_archive, query)[0] == ["synthetic-ar-dawla"]
 
 
+def test_wildcards_and_phrases_work(fixture_archive):
+    assert ids(fixture_archive, "exec*")[0] == ["synthetic-en-executions"]
+    assert ids(fixture_archive, '"questioned the emir"')[0] == ["synthetic-en-executions"]
+    assert ids(fixture_archive, '"emir questioned"')[0] == []
+    assert ids(fixture_archive, "executed NOT emir")[0] == []
+
+
 def test_a_theme_synonym_finds_the_theme_across_languages(fixture_archive):
     assert ids(fixture_archive, "dissenters")[0] == ["synthetic-ar-dawla", "synthetic-en-executions"]
 

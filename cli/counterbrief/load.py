@@ -5,6 +5,7 @@ Nothing here judges a story beyond "can it be read"; validate.py does the rest.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -188,3 +189,25 @@ def parse_story_file(path: Path, shown: str) -> Parsed:
 def load_yaml_file(path: Path, shown: str, limit: int = MAX_STORY_BYTES) -> tuple[Any, dict[str, int]]:
     return load_yaml(read_text(path, limit, "file", shown), shown)
 
+
+
+# --------------------------------------------------------------------------- freshness scan
+
+def scan_archive(archive: Archive) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of every file the search index depends on, by archive-relative path."""
+    found: dict[str, tuple[int, int]] = {}
+    for sub, suffix in (("stories", ".md"), ("sources", "")):
+        try:
+            with os.scandir(archive.root / sub) as it:
+                for entry in it:
+                    if entry.name.endswith(suffix) and entry.is_file():
+                        st = entry.stat()
+                        found[sub + "/" + entry.name] = (st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            pass
+    try:
+        st = archive.vocabulary_path.stat()
+        found["vocabulary.yml"] = (st.st_size, st.st_mtime_ns)
+    except FileNotFoundError:
+        pass
+    return found

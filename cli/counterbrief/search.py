@@ -178,26 +178,6 @@ def index_home(archive: Archive) -> Path:
     return Path(platformdirs.user_cache_dir("counterbrief")) / key
 
 
-def _scan(archive: Archive) -> dict[str, tuple[int, int]]:
-    """(size, mtime_ns) of every file the index depends on, by archive-relative path."""
-    found: dict[str, tuple[int, int]] = {}
-    for sub, suffix in (("stories", ".md"), ("sources", None)):
-        try:
-            with os.scandir(archive.root / sub) as it:
-                for entry in it:
-                    if entry.is_file() and (suffix is None or entry.name.endswith(suffix)):
-                        st = entry.stat()
-                        found[f"{sub}/{entry.name}"] = (st.st_size, st.st_mtime_ns)
-        except FileNotFoundError:
-            pass
-    try:
-        st = archive.vocabulary_path.stat()
-        found["vocabulary.yml"] = (st.st_size, st.st_mtime_ns)
-    except FileNotFoundError:
-        pass
-    return found
-
-
 def _hash(path: Path) -> str:
     try:
         return hashlib.sha1(path.read_bytes()).hexdigest()
@@ -299,7 +279,7 @@ class Index:
 
     def fresh(self, progress: Progress = None, rebuild: bool = False) -> IndexReport:
         """Bring the index up to date (or rebuild it) and return what was done."""
-        scan = _scan(self.archive)
+        scan = load.scan_archive(self.archive)
         if not rebuild and not self._stale(self._current(), scan):
             return IndexReport(total=-1)   # unchanged; not counted, to keep searches quick
         with self._lock():
@@ -441,19 +421,22 @@ class Index:
         return manifest.redact_names() if manifest else []
 
     def open(self):
-        """The live index, opened for reading; a damaged one is rebuilt first, with one line saying so."""
+        """(index, searcher) on the live index; a damaged index is rebuilt first, with one line saying so.
+
+        The searcher is opened here, once: opening a reader is most of the cost of opening an index.
+        """
         from whoosh import index
 
         folder = self._current()
         if folder is not None:
             try:
                 ix = index.open_dir(str(folder))
-                ix.doc_count_all()
-                return ix
+                return ix, ix.searcher()
             except Exception:  # noqa: BLE001
                 self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
         self.fresh(rebuild=True)
-        return index.open_dir(str(self._current()))
+        ix = index.open_dir(str(self._current()))
+        return ix, ix.searcher()
 
 
 # ----------------------------------------------------------------------------- queries
@@ -591,7 +574,7 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
 
     raw = req.query.strip()
     check_query(raw)
-    ix = index.open()
+    ix, searcher = index.open()
     qstring = _RANGE.sub(r"\1:[\2 TO \3]", raw)
     if qstring in ("", "*"):
         q = wq.Every()
@@ -600,7 +583,7 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
         if q is wq.NullQuery:
             raise UsageProblem(f"query {raw!r} has no words to search for", fix="give a word, a phrase or a filter")
     filt = _filters(req)
-    with ix.searcher() as searcher:
+    with searcher:
         sortedby, reverse = {"score": (None, False), "date": ("year", True), "id": ("id", False)}[req.sort]
         combined = wq.And([q, filt]) if filt is not None else q
         # One pass collects every match (for the total and the facets) and ranks them; only the
@@ -621,11 +604,11 @@ def gated_profiles(index: Index, levels: set[str], include_synthetic: bool) -> l
     """The stored metadata of every approved account at the given sensitivity levels, from the index."""
     from whoosh import query as wq
 
-    ix = index.open()
+    ix, searcher = index.open()
     terms = [wq.Term("status", "approved"), wq.Or([wq.Term("sensitivity", lv) for lv in sorted(levels)])]
     if not include_synthetic:
         terms.append(wq.Term("synthetic", "false"))
-    with ix.searcher() as searcher:
+    with searcher:
         return [dict(searcher.stored_fields(n)["meta"]) for n in sorted(searcher.docs_for_query(wq.And(terms)))]
 
 

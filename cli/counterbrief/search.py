@@ -1,11 +1,12 @@
 """The search index: the only module that imports whoosh.
 
 The index lives in ``ARCHIVE/.counterbrief/`` (or the user's cache for a read-only bundled
-archive). ``current`` names the live index folder; each index folder holds the whoosh files and
-``manifest.bin``, the list of files (size, mtime, hash) it was built from. Every search first
-compares the archive with the manifest and indexes only what changed, under a file lock; a full
-rebuild is made in a new folder and switched in by replacing ``current`` atomically, so readers
-never see a half-built index and a killed build leaves the old one in place.
+archive). ``current`` names the live index folder; each index folder holds the whoosh files,
+``stat.bin`` (the size and mtime of every file it was built from), ``manifest.bin`` (their
+hashes and what each story contributed) and ``facets.bin`` (facet values per segment). Every
+search first compares the archive with ``stat.bin`` and indexes only what changed, under a file
+lock; a full rebuild is made in a new folder and switched in by replacing ``current``
+atomically, so readers never see a half-built index and a killed build leaves the old one.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from . import load
-from .errors import CounterbriefError, Problem, UsageProblem
+from .errors import Problem, UsageProblem
 from .model import Archive, Story
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
 
@@ -621,7 +622,7 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
     if qstring in ("", "*"):
         q = wq.Every()
     else:
-        q = _parser(ix.schema).parse(expand_synonyms(qstring, vocabulary))
+        q = _parser(searcher.schema).parse(expand_synonyms(qstring, vocabulary))
         if q is wq.NullQuery:
             raise UsageProblem(f"query {raw!r} has no words to search for", fix="give a word, a phrase or a filter")
     filt = _filters(req)
@@ -635,9 +636,10 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
         total = len(docs)
         start = (req.page - 1) * req.limit if req.limit else 0
         page_hits = results[start:start + req.limit] if req.limit else list(results)
-        hits = [_hit(h, q, ix.schema, req.snippets) for h in page_hits]
+        schema = searcher.schema   # not ix.schema: that property re-reads the index's TOC each time
+        hits = [_hit(h, q, schema, req.snippets) for h in page_hits]
         facets = _facets(ix, searcher, docs) if req.facets else {}
-        suggestion = _suggest(searcher, ix.schema, raw) if total < 3 and raw not in ("", "*") else None
+        suggestion = _suggest(searcher, schema, raw) if total < 3 and raw not in ("", "*") else None
         limit = req.limit
     return SearchResult(raw, total, hits, facets, suggestion, req.page, limit)
 

@@ -364,12 +364,11 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
     """
     from . import present
     from .search import SearchRequest, search as run_search
-    from .validate import load_vocabulary
 
     fmt = "json" if as_json else fmt
     export = fmt in ("csv", "jsonl")
     idx, _ = open_index(ctx)
-    vocabulary, _ = load_vocabulary(idx.archive)
+    vocabulary = idx.vocabulary()
     req = SearchRequest(query=" ".join(query), themes=list(themes), group=group, language=language, status=status,
                         usable=usable, limit=limit if (limit or not export) else None, page=page, sort=sort,
                         facets=facets or fmt == "json", snippets=not export)

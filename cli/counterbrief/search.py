@@ -25,7 +25,7 @@ from .errors import Problem, UsageProblem
 from .model import Archive, Story
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 SNIPPET_SOURCE_CHARS = 1500
 LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
 OTHER_FIELD = "text_xx"
@@ -179,11 +179,11 @@ def index_home(archive: Archive) -> Path:
     return Path(platformdirs.user_cache_dir("counterbrief")) / key
 
 
-def _hash(path: Path) -> str:
+def _hash(path: Path) -> bytes:
     try:
-        return hashlib.sha1(path.read_bytes()).hexdigest()
+        return hashlib.sha1(path.read_bytes()).digest()
     except OSError:
-        return ""
+        return b""
 
 
 PARALLEL_CHECK_FROM = 2000
@@ -228,8 +228,8 @@ class Manifest:
     """What one index folder was built from. Stored with marshal: read on every search, so it must be quick."""
 
     stat: dict[str, tuple] = field(default_factory=dict)     # rel -> (size, mtime_ns), compared as a whole
-    hashes: dict[str, str] = field(default_factory=dict)     # rel -> sha1, to tell a touch from an edit
-    stories: dict[str, dict] = field(default_factory=dict)   # rel -> {"id", "snapshot", "redact", "ok"}
+    hashes: dict[str, bytes] = field(default_factory=dict)   # rel -> sha1 digest, to tell a touch from an edit
+    stories: dict[str, tuple] = field(default_factory=dict)  # rel -> (id, ok, snapshot, redact names)
 
     @staticmethod
     def read_stat(folder: Path) -> Optional[dict]:
@@ -266,7 +266,7 @@ class Manifest:
         self.hashes.pop(rel, None)
 
     def redact_names(self) -> list[str]:
-        return sorted({n for s in self.stories.values() for n in s.get("redact", [])})
+        return sorted({n for _, _, _, names in self.stories.values() for n in names})
 
 
 # ----------------------------------------------------------------------------- the index
@@ -287,6 +287,16 @@ class Index:
         self.archive = archive
         self.home = index_home(archive)
         self.notice = notice or (lambda line: None)
+        self.facet_cache: Optional[dict] = None   # set when this process just wrote it
+        self._vocabulary: Optional[dict] = None
+
+    def vocabulary(self) -> dict:
+        """The archive's vocabulary, read once per process (problems are check's business)."""
+        if self._vocabulary is None:
+            from .validate import load_vocabulary
+
+            self._vocabulary, _ = load_vocabulary(self.archive)
+        return self._vocabulary
 
     # -- locations
     def _current(self) -> Optional[Path]:
@@ -375,8 +385,8 @@ class Index:
             return self._rebuild(scan, progress)
         stories = {rel for rel in changed | removed if rel.startswith("stories/")}
         touched_sources = {rel for rel in changed | removed if rel.startswith("sources/")}
-        stories |= {rel for rel, info in manifest.stories.items()
-                    if info.get("snapshot") in touched_sources and rel in scan}
+        stories |= {rel for rel, (_, _, snapshot, _) in manifest.stories.items()
+                    if snapshot in touched_sources and rel in scan}
         ix = index.open_dir(str(folder))
         before_redact = manifest.redact_names()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)
@@ -391,9 +401,9 @@ class Index:
 
     def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,
                      rebuild: bool) -> IndexReport:
-        from .validate import SnapshotCache, check_story, load_vocabulary
+        from .validate import SnapshotCache, check_story
 
-        vocabulary, _ = load_vocabulary(self.archive)
+        vocabulary = self.vocabulary()
         snapshots = SnapshotCache(self.archive)
         report = IndexReport()
         todo = [rel for rel in paths if rel in scan]
@@ -406,8 +416,7 @@ class Index:
                 if progress:
                     progress(n, len(todo))
         # Duplicate ids, in file order, against the stories already indexed and kept.
-        ids = {info["id"]: rel for rel, info in manifest.stories.items()
-               if info.get("ok") and rel not in paths and info.get("id")}
+        ids = {sid: rel for rel, (sid, ok, _, _) in manifest.stories.items() if ok and rel not in paths and sid}
         for rel in todo:
             story, problems = parsed[rel]
             if story is None:
@@ -419,9 +428,8 @@ class Index:
                 parsed[rel] = (None, problems)
         # Redaction is archive-wide: the names of every story, kept or changed.
         for rel, (story, _) in parsed.items():
-            manifest.stories[rel] = {"id": story.id if story else None, "ok": story is not None,
-                                     "snapshot": story.source.get("snapshot") if story else None,
-                                     "redact": story.redact if story else []}
+            manifest.stories[rel] = ((story.id, True, story.source.get("snapshot", ""), tuple(story.redact))
+                                     if story else ("", False, "", ()))
         for rel in paths:
             if rel not in scan:
                 manifest.stories.pop(rel, None)
@@ -453,8 +461,8 @@ class Index:
         except BaseException:
             writer.cancel()
             raise
-        report.total = sum(1 for s in manifest.stories.values() if s.get("ok"))
-        write_facet_cache(ix)
+        report.total = sum(1 for _, ok, _, _ in manifest.stories.values() if ok)
+        self.facet_cache = write_facet_cache(ix)
         return report
 
     # -- reading
@@ -638,7 +646,7 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
         page_hits = results[start:start + req.limit] if req.limit else list(results)
         schema = searcher.schema   # not ix.schema: that property re-reads the index's TOC each time
         hits = [_hit(h, q, schema, req.snippets) for h in page_hits]
-        facets = _facets(ix, searcher, docs) if req.facets else {}
+        facets = _facets(ix, searcher, docs, index.facet_cache) if req.facets else {}
         suggestion = _suggest(searcher, schema, raw) if total < 3 and raw not in ("", "*") else None
         limit = req.limit
     return SearchResult(raw, total, hits, facets, suggestion, req.page, limit)
@@ -728,15 +736,16 @@ def _facet_table(ix, searcher, cache: Optional[dict] = None) -> tuple[list, dict
     return table, fresh
 
 
-def write_facet_cache(ix) -> None:
+def write_facet_cache(ix) -> dict:
     """After a commit: cache the facet values of the segments now live (old ones are read back)."""
     with ix.searcher() as searcher:
         _, cache = _facet_table(ix, searcher)
     _write_atomic(Path(ix.storage.folder) / "facets.bin", marshal.dumps(cache))
+    return cache
 
 
-def _facets(ix, searcher, docs) -> dict[str, dict[str, int]]:
-    table, _ = _facet_table(ix, searcher)
+def _facets(ix, searcher, docs, cache: Optional[dict] = None) -> dict[str, dict[str, int]]:
+    table, _ = _facet_table(ix, searcher, cache)
     counters = {name: Counter() for name in FACETS}
     packed = Counter(table[d] for d in docs)
     for value, n in packed.items():

@@ -166,3 +166,11 @@ def test_add_edit_opens_the_editor_on_the_new_story(make_archive, tmp_path):
     assert result.exit_code == 0, result.output
     story = next((make_archive.root / "stories").glob("abu-edit*.md"))
     assert "written in the editor" in story.read_text()
+
+
+def test_archive_may_be_given_after_the_command_name(fixture_archive):
+    result = run("check", "--archive", fixture_archive, "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["archive"] == str(fixture_archive.resolve())
+    shown = run("show", "synthetic-fr-etrangers", "--archive", fixture_archive)
+    assert shown.exit_code == 0 and "Témoin Deux" in shown.stdout

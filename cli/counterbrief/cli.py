@@ -66,6 +66,18 @@ def main(ctx: click.Context, archive: Optional[Path], verbose: bool, debug: bool
     ctx.obj = {"archive_opt": archive, "verbose": verbose, "debug": debug}
 
 
+def _archive_after_command(ctx: click.Context, param, value):
+    if value is not None:
+        ctx.find_root().obj["archive_opt"] = value
+    return value
+
+
+def archive_option(f):
+    """--archive after the command name too (`counterbrief check --archive DIR`)."""
+    return click.option("--archive", type=click.Path(path_type=Path, file_okay=False), expose_value=False,
+                        callback=_archive_after_command, help=ARCHIVE_HELP)(f)
+
+
 def get_archive(ctx: click.Context):
     """The archive this command works on (resolved once, on first use)."""
     from . import load
@@ -135,6 +147,7 @@ def init(directory: Path, force: bool) -> None:
               show_default=True, help="Who may see it.")
 @click.option("--summary", default="", help="A summary in your own words.")
 @click.option("--edit", is_flag=True, help="Open the new story in $EDITOR.")
+@archive_option
 @click.pass_context
 def add(ctx, source_file, sid, title, alias, role, origin, joined, left, now, group, language, themes, quotes,
         outlet, source_title, author, published, url, via, retrieved, warnings, sensitivity, summary, edit) -> None:
@@ -188,6 +201,7 @@ def add(ctx, source_file, sid, title, alias, role, origin, joined, left, now, gr
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print {errors, warnings} as JSON.")
+@archive_option
 @click.pass_context
 def check(ctx, paths, as_json) -> None:
     """Validate the archive, or only the named story files.
@@ -229,6 +243,7 @@ def check(ctx, paths, as_json) -> None:
 @click.argument("story_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 @click.option("--notes", is_flag=True, help="Include curator notes (never shown otherwise).")
+@archive_option
 @click.pass_context
 def show(ctx, story_id, as_json, notes) -> None:
     """Show one account: content warnings first, then who, summary, quotes and source.
@@ -259,6 +274,7 @@ def show(ctx, story_id, as_json, notes) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@archive_option
 @click.pass_context
 def stats(ctx, as_json) -> None:
     """Counts by theme, group, origin, year, language, status and sensitivity, and the gaps.
@@ -275,6 +291,7 @@ def stats(ctx, as_json) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the vocabulary as JSON.")
+@archive_option
 @click.pass_context
 def themes(ctx, as_json) -> None:
     """The theme vocabulary: labels, definitions, synonyms and how many accounts carry each.
@@ -318,6 +335,7 @@ def open_index(ctx: click.Context, rebuild: bool = False):
 
 @main.command()
 @click.option("--rebuild", is_flag=True, help="Start the index over instead of updating it.")
+@archive_option
 @click.pass_context
 def index(ctx, rebuild) -> None:
     """Bring the search index up to date (search does this by itself).
@@ -349,6 +367,7 @@ def index(ctx, rebuild) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl", "csv"]), default="table",
               show_default=True, help="csv and jsonl export the matching accounts' metadata.")
+@archive_option
 @click.pass_context
 def search(ctx, query, themes, group, language, status, usable, limit, page, facets, sort, as_json, fmt) -> None:
     """Search the archive: words, "phrases", AND/OR/NOT, theme:, group:, lang:, status:, year:2014..2016.
@@ -407,6 +426,7 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
               help="Output format (default: from -o, else md).")
 @click.option("--template", default=None, help="A template name (from the archive's templates/) or a .j2 path.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1) when a message has no usable account.")
+@archive_option
 @click.pass_context
 def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level, include_graphic, include_synthetic,
           per_message, output, fmt, template, strict) -> None:

@@ -320,8 +320,8 @@ def open_index(ctx: click.Context, rebuild: bool = False):
         if bar is None and total >= 200 and sys.stderr.isatty():
             bar = click.progressbar(length=total, label="indexing", file=sys.stderr)
             bar.__enter__()
-        if bar is not None:
-            bar.update(1)
+        if bar is not None and done > bar.pos:
+            bar.update(done - bar.pos)
 
     try:
         report = index.fresh(progress=progress, rebuild=rebuild)

@@ -407,14 +407,17 @@ class Index:
         snapshots = SnapshotCache(self.archive)
         report = IndexReport()
         todo = [rel for rel in paths if rel in scan]
+        # Progress runs over two passes: checking every story, then adding it to the index.
+        steps = 2 * len(todo)
+        step = (lambda n, _total: progress(n, steps)) if progress else None
         if len(todo) > PARALLEL_CHECK_FROM:
-            parsed = _check_in_pool(self.archive, vocabulary, todo, progress)
+            parsed = _check_in_pool(self.archive, vocabulary, todo, step)
         else:
             parsed = {}
             for n, rel in enumerate(todo, 1):
                 parsed[rel] = check_story(self.archive.root / rel, self.archive, vocabulary, snapshots)
-                if progress:
-                    progress(n, len(todo))
+                if step:
+                    step(n, steps)
         # Duplicate ids, in file order, against the stories already indexed and kept.
         ids = {sid: rel for rel, (sid, ok, _, _) in manifest.stories.items() if ok and rel not in paths and sid}
         for rel in todo:
@@ -448,6 +451,8 @@ class Index:
                 if story is not None:
                     writer.add_document(**story_document(story, rel, redact))
                     report.indexed += 1
+                    if step:
+                        step(len(todo) + report.indexed, steps)
                 elif rel in scan:
                     report.skipped.extend(p for p in problems if p.severity == "error")
                 else:

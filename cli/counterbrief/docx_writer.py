@@ -55,7 +55,7 @@ def brief_docx(ctx: dict[str, Any]) -> bytes:
             doc.add_paragraph().add_run("No approved account backs this message yet.").italic = True
         for t in m["testimony"]:
             for q in t["quotes"]:
-                p = doc.add_paragraph(f"“{q['text']}”", style="Quote")
+                p = doc.add_paragraph(f"{t['quote_open']}{q['text']}{t['quote_close']}", style="Quote")
                 if t["dir"] == "rtl":
                     _rtl(p)
             years = f", in the group {t['joined'] or '?'}–{t['left'] or '?'}" if t["joined"] or t["left"] else ""

@@ -23,6 +23,12 @@ DO_NO_HARM = [
 ]
 
 
+RTL_LANGUAGES = ("ar", "fa", "he", "ur", "ps", "yi")
+# Quotation marks as each language prints them (Arabic and French use guillemets).
+QUOTE_MARKS = {"ar": ("\u00ab", "\u00bb"), "fa": ("\u00ab", "\u00bb"), "ur": ("\u00ab", "\u00bb"),
+               "fr": ("\u00ab\u00a0", "\u00a0\u00bb")}
+
+
 @dataclass
 class Options:
     include_synthetic: bool = False
@@ -146,12 +152,14 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact_names: l
                 citations[key] = {"n": len(citations) + 1, "outlet": s.get("outlet", ""), "author": s.get("author", ""),
                                   "title": s.get("title", ""), "published": s.get("published", ""),
                                   "via": s.get("via", ""), "url": s.get("url", ""), "retrieved": s.get("retrieved", "")}
-            rtl = story.language in ("ar", "fa", "he", "ur", "ps", "yi")
+            rtl = story.language in RTL_LANGUAGES
+            marks = QUOTE_MARKS.get(story.language, ("\u201c", "\u201d"))
             testimony.append({
                 "story_id": story.id, "title": story.title, "speaker": story.speaker.get("alias", ""),
                 "role": story.speaker.get("role", ""), "origin": story.speaker.get("origin", ""),
                 "joined": story.speaker.get("joined", ""), "left": story.speaker.get("left", ""),
                 "now": story.speaker.get("now", ""), "language": story.language, "dir": "rtl" if rtl else "ltr",
+                "quote_open": marks[0], "quote_close": marks[1],
                 "quotes": [{"text": q.text, "speaker": q.speaker, "graphic": q.graphic} for q in c.quotes],
                 "content_warnings": story.content_warnings, "citation": citations[key]["n"],
                 "summary": story.body, "synthetic": story.synthetic,
@@ -164,7 +172,8 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact_names: l
         strengths, limits = credibility(story)
         messengers.append({"speaker": story.speaker.get("alias", ""), "role": story.speaker.get("role", ""),
                            "story_id": sid, "credible_because": strengths, "limits": limits,
-                           "summary": story.body})
+                           "summary": story.body, "language": story.language,
+                           "dir": "rtl" if story.language in RTL_LANGUAGES else "ltr"})
     warnings = sorted({w for s in used.values() for w in s.content_warnings})
     synthetic = any(s.synthetic for s in used.values())
     title = recipe.title + (" [SYNTHETIC TEST DATA]" if synthetic else "")

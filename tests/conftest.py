@@ -60,5 +60,5 @@ def make_archive(tmp_path):
 def fixture_archive(tmp_path):
     """A copy of tests/fixtures/archive (English, French and Arabic synthetic stories)."""
     dest = tmp_path / "fixture-archive"
-    shutil.copytree(FIXTURE, dest)
+    shutil.copytree(FIXTURE, dest, ignore=shutil.ignore_patterns(".counterbrief"))
     return dest

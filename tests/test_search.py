@@ -111,6 +111,12 @@ def test_did_you_mean_suggests_the_nearest_indexed_word(make_archive):
     assert "did you mean: propaganda" in out.stdout
 
 
+@pytest.mark.parametrize("typo,word", [("exectued", "executed"), ("prisonors", "prisoners"), ("قتلو", "قَتَلُوا")])
+def test_did_you_mean_shows_the_word_as_the_archive_writes_it(fixture_archive, typo, word):
+    _, result = ids(fixture_archive, typo)
+    assert result.total == 0 and result.suggestion == word
+
+
 @pytest.mark.parametrize("query,message", [
     ('"unclosed phrase', "unclosed phrase"),
     ("year:[2014 TO", "unclosed range"),

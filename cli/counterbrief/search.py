@@ -25,7 +25,7 @@ from .errors import Problem, UsageProblem
 from .model import Archive, Story
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 SNIPPET_SOURCE_CHARS = 1500
 LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
 OTHER_FIELD = "text_xx"
@@ -83,8 +83,6 @@ def _analyzer(lang: str):
 
     # Words may carry combining marks (Arabic harakat, decomposed accents): keep them in the token.
     chain = RegexTokenizer(r"[\w\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]+") | LowercaseFilter()
-    if lang == "spell":
-        return chain | ArabicFilter(stem=False)
     chain = chain | ArabicFilter()
     if lang == "fr":
         chain = chain | StopFilter(lang=lang) | FrenchPluralFilter() | StemFilter(lang=lang, cachesize=50000)
@@ -102,7 +100,6 @@ def _schema():
         id=fields.ID(stored=True, sortable=True),
         meta=fields.STORED(),
         content=fields.STORED(),
-        spell=fields.TEXT(analyzer=_analyzer("spell"), phrase=False),
         themes=fields.KEYWORD(commas=True, lowercase=True, scorable=True),
         facets=fields.COLUMN(columns.VarBytesColumn()),
         group=fields.KEYWORD(lowercase=True),
@@ -150,7 +147,7 @@ def story_document(story: Story, rel: str, redact) -> dict[str, Any]:
         "path": rel, "id": story.id, "meta": meta,
         # Snippets come from the quotes and the start of the summary: enough to show why it matched.
         "content": "\n\n".join([*quotes, body])[:SNIPPET_SOURCE_CHARS],
-        "spell": text, "themes": ",".join(themes),
+        "themes": ",".join(themes),
         "facets": "\t".join(["|".join(themes), story.group, story.language, str(year or ""), story.status,
                              story.sensitivity]).encode("utf-8"),
         "group": story.group, "language": story.language, "status": story.status,
@@ -239,6 +236,16 @@ class Manifest:
             return stat if version == SCHEMA_VERSION else None
         except (OSError, ValueError, EOFError, TypeError):
             return None
+
+    @staticmethod
+    def why_unusable(folder: Path) -> str:
+        try:
+            version, _ = marshal.loads((folder / "stat.bin").read_bytes())
+            if version != SCHEMA_VERSION:
+                return "the search index was made by another version of counterbrief"
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+        return "the search index was unreadable"
 
     @classmethod
     def read(cls, folder: Path) -> Optional["Manifest"]:
@@ -335,7 +342,7 @@ class Index:
                 return self._rebuild(scan, progress)
             manifest = Manifest.read(folder)
             if manifest is None:
-                self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
+                self.notice(f"{self.home}: {Manifest.why_unusable(folder)}; rebuilding it")
                 return self._rebuild(scan, progress)
             try:
                 return self._update(folder, manifest, scan, progress)
@@ -767,8 +774,11 @@ def _facets(ix, searcher, docs, cache: Optional[dict] = None) -> dict[str, dict[
 
 
 def _suggest(searcher, schema, raw: str) -> Optional[str]:
-    """Did you mean: each plain word of the query that the index lacks, replaced by its nearest word."""
-    corrector = searcher.corrector("spell")
+    """Did you mean: each plain word of the query that no text field holds, replaced by its nearest word.
+
+    Corrections are made on the index's own (stemmed) terms, then shown as a word a reader knows:
+    the first place the corrected term occurs in a matching account's text.
+    """
     reader = searcher.reader()
     changed = False
     out = []
@@ -777,13 +787,31 @@ def _suggest(searcher, schema, raw: str) -> Optional[str]:
         if tok in ("AND", "OR", "NOT") or ":" in tok or tok.startswith('"') or not re.fullmatch(r"\w+", tok):
             out.append(tok)
             continue
-        terms = [t.text for t in schema["spell"].analyzer(word)]
-        found = any(reader.doc_frequency(name, t.text) for name in TEXT_FIELDS for t in schema[name].analyzer(word))
-        if terms and not found:
-            best = corrector.suggest(terms[0], limit=1, maxdist=2)
-            if best:
-                out.append(best[0])
-                changed = True
-                continue
-        out.append(tok)
+        analysed = {name: [t.text for t in schema[name].analyzer(word)] for name in TEXT_FIELDS}
+        if any(reader.doc_frequency(name, t) for name, terms in analysed.items() for t in terms):
+            out.append(tok)
+            continue
+        best = None   # (document frequency, field, corrected term)
+        for name, terms in analysed.items():
+            for term in searcher.corrector(name).suggest(terms[0], limit=1, maxdist=2) if terms else []:
+                candidate = (reader.doc_frequency(name, term), name, term)
+                best = max(best, candidate) if best else candidate
+        if best is None:
+            out.append(tok)
+            continue
+        out.append(_surface(searcher, schema, best[1], best[2]))
+        changed = True
     return " ".join(out) if changed else None
+
+
+def _surface(searcher, schema, fieldname: str, term: str) -> str:
+    """A word as written in the archive for an indexed (stemmed, folded) term."""
+    from whoosh import query as wq
+
+    hits = searcher.search(wq.Term(fieldname, term), limit=1)
+    if hits:
+        content = hits[0]["content"]
+        for token in schema[fieldname].analyzer(content, chars=True, mode="index"):
+            if token.text == term:
+                return content[token.startchar:token.endchar].lower()
+    return term

@@ -103,6 +103,15 @@ def test_an_edit_a_new_file_and_a_deletion_are_seen_by_the_next_search(make_arch
     assert ids(make_archive.root, "camels")[0] == ["second", "third"]
 
 
+def test_a_changed_snapshot_rechecks_the_stories_that_quote_it(make_archive):
+    make_archive.story("quoted", body="Camels.")
+    assert ids(make_archive.root, "camels")[0] == ["quoted"]
+    (make_archive.root / "sources" / "src.txt").write_text("The source no longer holds the quote.\n")
+    result = run("--archive", make_archive.root, "search", "camels", "--json")
+    assert json.loads(result.stdout)["hits"] == []
+    assert "quote 1 is not verbatim in sources/src.txt" in result.stderr
+
+
 def test_did_you_mean_suggests_the_nearest_indexed_word(make_archive):
     make_archive.story("p", body="The propaganda videos were staged.")
     _, result = ids(make_archive.root, "propoganda")

@@ -63,7 +63,9 @@ def main(ctx: click.Context, archive: Optional[Path], verbose: bool, debug: bool
     Example:
         counterbrief brief recipes/why-they-left-amman.yml -o brief.pdf
     """
-    ctx.obj = {"archive_opt": archive, "verbose": verbose, "debug": debug}
+    from_env = ctx.get_parameter_source("archive") == click.core.ParameterSource.ENVIRONMENT
+    ctx.obj = {"archive_opt": None if from_env else archive, "archive_env": archive if from_env else None,
+               "verbose": verbose, "debug": debug}
 
 
 def _archive_after_command(ctx: click.Context, param, value):
@@ -84,7 +86,8 @@ def get_archive(ctx: click.Context):
 
     obj = ctx.find_root().obj
     if "archive" not in obj:
-        obj["archive"] = load.find_archive(obj["archive_opt"], None, Path.cwd())
+        env = obj["archive_env"]
+        obj["archive"] = load.find_archive(obj["archive_opt"], str(env) if env else None, Path.cwd())
         if obj["verbose"]:
             echo(f"archive: {obj['archive'].root}" + (" (bundled)" if obj["archive"].bundled else ""), err=True)
     return obj["archive"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .render import citation, markdown_plain
+from .render import markdown_plain
+from .text import citation
 
 
 def _rtl(paragraph) -> None:

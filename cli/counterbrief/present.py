@@ -4,6 +4,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from .text import citation
+
 WIDTH = 88
 
 
@@ -11,14 +13,6 @@ def wrap(text: str, indent: str = "") -> str:
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     return "\n\n".join(textwrap.fill(" ".join(p.split()), WIDTH, initial_indent=indent, subsequent_indent=indent)
                        for p in paragraphs)
-
-
-def citation(source: dict[str, str]) -> str:
-    parts = [source.get("outlet"), source.get("author") and f"by {source['author']}",
-             source.get("title") and f"\u201c{source['title']}\u201d", source.get("published"),
-             source.get("via") and f"citing {source['via']}", source.get("url"),
-             source.get("retrieved") and f"retrieved {source['retrieved']}"]
-    return ", ".join(p for p in parts if p)
 
 
 def show(record: dict[str, Any]) -> str:

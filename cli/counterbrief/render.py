@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import CounterbriefError
+from .text import citation
 
 EXTENSIONS = {"md": "md", "html": "html", "pdf": "html", "txt": "txt"}
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "blockquote", "a", "span", "code", "h3", "h4"}
@@ -39,13 +40,6 @@ def markdown_plain(text: str) -> str:
 
     text = html.unescape(nh3.clean(markdown_html(text), tags=set()))
     return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n") if p.strip())
-
-
-def citation(c: dict[str, Any]) -> str:
-    parts = [c.get("outlet"), c.get("author") and f"by {c['author']}", c.get("title") and f"“{c['title']}”",
-             c.get("published"), c.get("via") and f"citing {c['via']}", c.get("url"),
-             c.get("retrieved") and f"retrieved {c['retrieved']}"]
-    return ", ".join(p for p in parts if p) or "source details not recorded"
 
 
 def _environment(search_path: list[Path]):

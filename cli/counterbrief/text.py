@@ -51,6 +51,15 @@ def redactor(names: Iterable[str]):
     return apply
 
 
+def citation(source: dict) -> str:
+    """One source as a line of text: outlet, author, title, date, the outlet it cites, URL, retrieval."""
+    parts = [source.get("outlet"), source.get("author") and f"by {source['author']}",
+             source.get("title") and f"\u201c{source['title']}\u201d", source.get("published"),
+             source.get("via") and f"citing {source['via']}", source.get("url"),
+             source.get("retrieved") and f"retrieved {source['retrieved']}"]
+    return ", ".join(p for p in parts if p) or "source details not recorded"
+
+
 def slugify(text: str) -> str:
     slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
     return re.sub(r"-{2,}", "-", slug)[:80].strip("-")

@@ -221,6 +221,26 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 @dataclass
+class _StatTable:
+    """stat.bin as read, with the file's own signature: re-read only when another process wrote it."""
+
+    folder: Path
+    signature: tuple
+    stat: Optional[dict]
+
+    @classmethod
+    def read(cls, folder: Path, last: Optional["_StatTable"]) -> "_StatTable":
+        try:
+            st = (folder / "stat.bin").stat()
+            signature = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            return cls(folder, (), None)
+        if last is not None and last.folder == folder and last.signature == signature:
+            return last
+        return cls(folder, signature, Manifest.read_stat(folder))
+
+
+@dataclass
 class Manifest:
     """What one index folder was built from. Stored with marshal: read on every search, so it must be quick."""
 
@@ -248,8 +268,8 @@ class Manifest:
         return "the search index was unreadable"
 
     @classmethod
-    def read(cls, folder: Path) -> Optional["Manifest"]:
-        stat = cls.read_stat(folder)
+    def read(cls, folder: Path, stat: Optional[dict] = None) -> Optional["Manifest"]:
+        stat = stat if stat is not None else cls.read_stat(folder)
         try:
             data = marshal.loads((folder / "manifest.bin").read_bytes())
             if stat is None or data.get("version") != SCHEMA_VERSION:
@@ -295,6 +315,7 @@ class Index:
         self.home = index_home(archive)
         self.notice = notice or (lambda line: None)
         self.facet_cache: Optional[dict] = None   # set when this process just wrote it
+        self._table: Optional[_StatTable] = None  # the last stat.bin read, kept to read it only once
         self._vocabulary: Optional[dict] = None
 
     def vocabulary(self) -> dict:
@@ -324,7 +345,8 @@ class Index:
     def _stale(self, folder: Optional[Path], scan: dict) -> bool:
         if folder is None:
             return True
-        return Manifest.read_stat(folder) != scan
+        self._table = _StatTable.read(folder, self._table)
+        return self._table.stat != scan
 
     def fresh(self, progress: Progress = None, rebuild: bool = False) -> IndexReport:
         """Bring the index up to date (or rebuild it) and return what was done."""
@@ -340,7 +362,7 @@ class Index:
                 return IndexReport(total=-1)
             if rebuild or folder is None:
                 return self._rebuild(scan, progress)
-            manifest = Manifest.read(folder)
+            manifest = Manifest.read(folder, self._table.stat if self._table else None)
             if manifest is None:
                 self.notice(f"{self.home}: {Manifest.why_unusable(folder)}; rebuilding it")
                 return self._rebuild(scan, progress)

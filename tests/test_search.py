@@ -162,6 +162,16 @@ def test_redacted_names_cannot_be_found_or_shown(fixture_archive):
     assert "Secret Cousin" not in result.stdout and "[redacted]" in result.stdout
 
 
+def test_a_broken_story_still_protects_the_names_it_redacts(make_archive):
+    make_archive.story("good", body="Camels were tended by Omar Example.")
+    make_archive.story("broken", themes=["no-such-theme"], redact=["Omar Example"])
+    result = run("--archive", make_archive.root, "search", "camels", "--json")
+    assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["good"]
+    assert "Omar Example" not in result.stdout and "[redacted" in result.stdout
+    shown = run("--archive", make_archive.root, "show", "good")
+    assert "Omar Example" not in shown.stdout and "[redacted]" in shown.stdout
+
+
 def test_json_output_follows_the_documented_contract(fixture_archive):
     data = json.loads(run("--archive", fixture_archive, "search", "executed", "--json").stdout)
     assert set(data) == {"query", "total", "page", "limit", "hits", "facets", "suggestion"}

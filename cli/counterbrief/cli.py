@@ -257,18 +257,22 @@ def show(ctx, story_id, as_json, notes) -> None:
     """
     from . import present
     from .errors import UsageProblem
-    from .report import archive_redactor, story_record
-    from .validate import did_you_mean
+    from .report import story_record
+    from .text import redactor
+    from .validate import SnapshotCache, check_story, did_you_mean
 
-    loaded = load_usable(ctx)
-    story = loaded.by_id().get(story_id)
-    if story is None:
-        broken = [p for p in loaded.errors if Path(p.file).stem == story_id]
-        if broken:
-            raise UsageProblem(f"story '{story_id}' has errors: {broken[0]}", fix="fix it, then run counterbrief check")
-        hint = did_you_mean(story_id, loaded.by_id())
+    archive = get_archive(ctx)
+    path = archive.stories_dir / f"{story_id}.md"
+    if not path.is_file():
+        known = [p.stem for p in archive.stories_dir.glob("*.md")]
+        hint = did_you_mean(story_id, known)
         raise UsageProblem(f"no story '{story_id}'", fix=hint or "list ids with 'counterbrief search \"*\"'")
-    record = story_record(story, archive_redactor(loaded), include_notes=notes)
+    # Redaction is archive-wide: the fresh index knows every story's names, so one file is read, not all.
+    index, _ = open_index(ctx)
+    story, problems = check_story(path, archive, index.vocabulary(), SnapshotCache(archive))
+    if story is None:
+        raise UsageProblem(f"story '{story_id}' has errors: {problems[0]}", fix="fix it, then run counterbrief check")
+    record = story_record(story, redactor(index.redact_names()), include_notes=notes)
     if as_json:
         emit_json(record)
     else:

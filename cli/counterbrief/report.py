@@ -5,14 +5,7 @@ from collections import Counter
 from typing import Any
 
 from .model import Story
-from .text import redactor
 from .validate import Loaded
-
-
-def archive_redactor(loaded: Loaded):
-    """Redaction for any output: the names every story of the archive lists, applied everywhere."""
-    names = [n for s in loaded.stories for n in s.redact]
-    return redactor(names)
 
 
 def story_record(story: Story, redact, include_notes: bool = False) -> dict[str, Any]:

@@ -430,7 +430,7 @@ class Index:
 
     def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,
                      rebuild: bool) -> IndexReport:
-        from .validate import SnapshotCache, check_story
+        from .validate import SnapshotCache, check_story, declared_redactions
 
         vocabulary = self.vocabulary()
         snapshots = SnapshotCache(self.archive)
@@ -461,7 +461,7 @@ class Index:
         # Redaction is archive-wide: the names of every story, kept or changed.
         for rel, (story, _) in parsed.items():
             manifest.stories[rel] = ((story.id, True, story.source.get("snapshot", ""), tuple(story.redact))
-                                     if story else ("", False, "", ()))
+                                     if story else ("", False, "", tuple(declared_redactions(self.archive.root / rel))))
         for rel in paths:
             if rel not in scan:
                 manifest.stories.pop(rel, None)

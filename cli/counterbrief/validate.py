@@ -280,6 +280,17 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
     return story, problems
 
 
+def declared_redactions(path: Path) -> list[str]:
+    """The names a story file asks to redact, even when the story itself has errors: a broken
+    story must not stop its names being protected in the rest of the archive."""
+    try:
+        data = load.parse_story_file(path, str(path)).data
+    except CounterbriefError:
+        return []
+    names = data.get("redact")
+    return [n for n in names if isinstance(n, str) and n.strip()] if isinstance(names, list) else []
+
+
 def _valid_date(value) -> bool:
     import datetime as dt
 

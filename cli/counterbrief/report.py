@@ -5,6 +5,7 @@ from collections import Counter
 from typing import Any
 
 from .model import Story
+from .text import redactor
 from .validate import Loaded
 
 
@@ -30,6 +31,12 @@ def _count(values) -> dict[str, int]:
 
 
 def stats(loaded: Loaded) -> dict[str, Any]:
+    """Counts for the archive at a glance; names listed for redaction never appear, even as an origin."""
+    redact = redactor(n for s in loaded.stories for n in s.redact)
+    return redact(_stats(loaded))
+
+
+def _stats(loaded: Loaded) -> dict[str, Any]:
     stories = loaded.stories
     usable = [s for s in stories if s.usable]
     gaps = [t for t in loaded.vocabulary if not any(t in s.all_themes() for s in usable)]

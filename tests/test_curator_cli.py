@@ -174,3 +174,13 @@ def test_archive_may_be_given_after_the_command_name(fixture_archive):
     assert json.loads(result.stdout)["archive"] == str(fixture_archive.resolve())
     shown = run("show", "synthetic-fr-etrangers", "--archive", fixture_archive)
     assert shown.exit_code == 0 and "Témoin Deux" in shown.stdout
+
+
+def test_check_also_reports_a_recipe_that_would_not_make_a_brief(make_archive):
+    make_archive.story("good")
+    (make_archive.root / "recipes" / "bad.yml").write_text("title: T\nmessages: []\n")
+    result = run("--archive", make_archive.root, "check")
+    assert result.exit_code == 1
+    assert result.stdout.strip().splitlines() == [
+        "recipes/bad.yml:2: the recipe has no messages; add 'messages:' with at least one '- text: ...' and its themes"]
+    assert "checked 1 stories and 1 recipes" in result.stderr

@@ -207,37 +207,43 @@ def add(ctx, source_file, sid, title, alias, role, origin, joined, left, now, gr
 @archive_option
 @click.pass_context
 def check(ctx, paths, as_json) -> None:
-    """Validate the archive, or only the named story files.
+    """Validate the archive (stories and recipes), or only the named files.
 
     Checks YAML and fields, ids, themes, snapshots and that every quote is verbatim in its
-    snapshot. Prints one line per problem; exits 1 if there is any error.
+    snapshot, and that every recipe would make a brief. Prints one line per problem; exits 1
+    if there is any error.
 
     \b
     Example:
         counterbrief check stories/abu-hajer-al-maghribi.md
     """
+    from .recipe import recipe_problems
     from .validate import load_archive
 
     archive = get_archive(ctx)
     only = None
+    recipes = sorted(archive.recipes_dir.glob("*.yml")) if archive.recipes_dir.is_dir() else []
     if paths:
-        only = []
+        only, recipes = [], []
         for p in paths:
             if p.is_dir():
                 only += sorted(x for x in p.glob("*.md"))
+            elif p.suffix in (".yml", ".yaml") and p.name != "vocabulary.yml":
+                recipes.append(p)
             else:
                 only.append(p)
     loaded = load_archive(archive, only=only)
+    loaded.problems += recipe_problems(recipes, loaded.vocabulary, archive.rel)
     checked = len(only) if only is not None else len(loaded.stories) + loaded.bad_files
     if as_json:
-        emit_json({"archive": str(archive.root), "checked": checked,
+        emit_json({"archive": str(archive.root), "checked": checked, "recipes": len(recipes),
                    "errors": [p.to_json() for p in loaded.errors],
                    "warnings": [p.to_json() for p in loaded.warnings]})
     else:
         for p in loaded.problems:
             echo(str(p))
-        echo(f"checked {checked} stories in {archive.root}: {len(loaded.errors)} errors, {len(loaded.warnings)} warnings",
-             err=True)
+        echo(f"checked {checked} stories and {len(recipes)} recipes in {archive.root}: "
+             f"{len(loaded.errors)} errors, {len(loaded.warnings)} warnings", err=True)
     if loaded.errors:
         ctx.exit(1)
 

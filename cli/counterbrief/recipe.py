@@ -118,3 +118,16 @@ def adhoc_recipe(vocabulary: dict[str, Theme], themes: list[str], query: str, ti
                             "per_message": per_message}
     recipe.digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
     return recipe
+
+
+def recipe_problems(paths: list[Path], vocabulary: dict[str, Theme], shown) -> list:
+    """check's view of recipes: one Problem per recipe that would not make a brief."""
+    from .errors import Problem
+
+    problems = []
+    for path in paths:
+        try:
+            load_recipe(path, vocabulary)
+        except CounterbriefError as e:
+            problems.append(Problem(shown(path), e.line, e.problem + (f"; {e.fix}" if e.fix else "")))
+    return problems

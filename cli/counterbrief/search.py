@@ -732,6 +732,17 @@ def _marks():
         def format_token(self, text, token, replace=False):
             return f"[[{highlight.get_text(text, token, replace)}]]"
 
+        def format_fragment(self, fragment, replace=False):
+            # Widen the window to whole words, so a snippet never starts or ends mid-word.
+            text = fragment.text
+            start, end = fragment.startchar, fragment.endchar
+            while 0 < start and not text[start - 1].isspace() and fragment.startchar - start < 30:
+                start -= 1
+            while end < len(text) and not text[end].isspace() and end - fragment.endchar < 30:
+                end += 1
+            fragment.startchar, fragment.endchar = start, end
+            return super().format_fragment(fragment, replace)
+
     return Marks()
 
 

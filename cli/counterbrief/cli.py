@@ -93,17 +93,6 @@ def get_archive(ctx: click.Context):
     return obj["archive"]
 
 
-def load_usable(ctx: click.Context):
-    """Load the archive; bad files are left out with one warning line on stderr."""
-    from .validate import load_archive
-
-    loaded = load_archive(get_archive(ctx))
-    if loaded.errors:
-        echo(f"warning: {loaded.bad_files} story file(s) with errors left out; run 'counterbrief check' to see them"
-             if loaded.bad_files else f"warning: {loaded.errors[0]}", err=True)
-    return loaded
-
-
 # --------------------------------------------------------------------------- init / add
 
 @main.command()
@@ -292,13 +281,20 @@ def show(ctx, story_id, as_json, notes) -> None:
 def stats(ctx, as_json) -> None:
     """Counts by theme, group, origin, year, language, status and sensitivity, and the gaps.
 
+    Counts come from the search index (brought up to date first); themes include quote themes.
+
     \b
     Example:
         counterbrief stats --json
     """
     from . import present, report
+    from .search import story_profiles
 
-    data = report.stats(load_usable(ctx))
+    index, _ = open_index(ctx)
+    profiles, bad = story_profiles(index)
+    if bad:
+        echo(f"warning: {bad} story file(s) with errors left out; run 'counterbrief check' to see them", err=True)
+    data = report.stats(str(index.archive.root), profiles, bad, index.vocabulary())
     emit_json(data) if as_json else echo(present.stats(data))
 
 
@@ -315,7 +311,11 @@ def themes(ctx, as_json) -> None:
     """
     from . import present, report
 
-    rows = report.themes(load_usable(ctx))
+    from .search import story_profiles
+
+    index, _ = open_index(ctx)
+    profiles, _ = story_profiles(index)
+    rows = report.themes(index.vocabulary(), profiles)
     emit_json(rows) if as_json else echo(present.themes(rows))
 
 

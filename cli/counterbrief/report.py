@@ -1,12 +1,10 @@
-"""Read-only views of the archive as plain data: a story record, stats, the vocabulary."""
+"""Read-only views of the archive as plain data: a story record, stats, the vocabulary with counts."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Iterable
 
 from .model import Story
-from .text import redactor
-from .validate import Loaded
 
 
 def story_record(story: Story, redact, include_notes: bool = False) -> dict[str, Any]:
@@ -30,37 +28,37 @@ def _count(values) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def stats(loaded: Loaded) -> dict[str, Any]:
-    """Counts for the archive at a glance; names listed for redaction never appear, even as an origin."""
-    redact = redactor(n for s in loaded.stories for n in s.redact)
-    return redact(_stats(loaded))
-
-
-def _stats(loaded: Loaded) -> dict[str, Any]:
-    stories = loaded.stories
-    usable = [s for s in stories if s.usable]
-    gaps = [t for t in loaded.vocabulary if not any(t in s.all_themes() for s in usable)]
+def stats(archive_root: str, profiles: list[dict], bad_files: int, vocabulary: Iterable[str]) -> dict[str, Any]:
+    """Counts for the archive at a glance, from the search index's per-story profiles (fields of
+    ``search.PROFILE_FIELDS``; redacted names were removed before indexing)."""
+    usable = [p for p in profiles if _usable(p)]
+    covered = {t for p in usable for t in p["themes"]}
     return {
-        "archive": str(loaded.archive.root),
-        "stories": len(stories),
-        "bad_files": loaded.bad_files,
+        "archive": archive_root,
+        "stories": len(profiles),
+        "bad_files": bad_files,
         "usable": len(usable),
-        "quotes": sum(len(s.quotes) for s in stories),
+        "quotes": sum(p["quotes"] for p in profiles),
         "by": {
-            "theme": _count(t for s in stories for t in s.themes),
-            "group": _count(s.group for s in stories),
-            "origin": _count(s.speaker.get("origin", "unknown") for s in stories),
-            "year": _count(s.year or "unknown" for s in stories),
-            "language": _count(s.language for s in stories),
-            "status": _count(s.status for s in stories),
-            "sensitivity": _count(s.sensitivity for s in stories),
+            "theme": _count(t for p in profiles for t in p["themes"]),
+            "group": _count(p["group"] for p in profiles),
+            "origin": _count(p["origin"] or "unknown" for p in profiles),
+            "year": _count(p["year"] or "unknown" for p in profiles),
+            "language": _count(p["language"] for p in profiles),
+            "status": _count(p["status"] for p in profiles),
+            "sensitivity": _count(p["sensitivity"] for p in profiles),
         },
-        "gaps": gaps,
+        "gaps": [t for t in vocabulary if t not in covered],
     }
 
 
-def themes(loaded: Loaded) -> list[dict[str, Any]]:
-    counts = Counter(t for s in loaded.stories for t in s.all_themes())
-    usable = Counter(t for s in loaded.stories if s.usable for t in s.all_themes())
+def themes(vocabulary: dict, profiles: list[dict]) -> list[dict[str, Any]]:
+    """The vocabulary with how many stories, and how many usable ones, carry each theme."""
+    counts = Counter(t for p in profiles for t in p["themes"])
+    usable = Counter(t for p in profiles if _usable(p) for t in p["themes"])
     return [{"id": t.id, "label": t.label, "definition": t.definition, "synonyms": t.synonyms,
-             "stories": counts.get(t.id, 0), "usable": usable.get(t.id, 0)} for t in loaded.vocabulary.values()]
+             "stories": counts.get(t.id, 0), "usable": usable.get(t.id, 0)} for t in vocabulary.values()]
+
+
+def _usable(p: dict) -> bool:
+    return p["status"] == "approved" and p["sensitivity"] == "public" and not p["synthetic"]

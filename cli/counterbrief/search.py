@@ -25,7 +25,7 @@ from .errors import Problem, UsageProblem
 from .model import Archive, Story
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 SNIPPET_SOURCE_CHARS = 1500
 LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
 OTHER_FIELD = "text_xx"
@@ -148,8 +148,10 @@ def story_document(story: Story, rel: str, redact) -> dict[str, Any]:
         # Snippets come from the quotes and the start of the summary: enough to show why it matched.
         "content": "\n\n".join([*quotes, body])[:SNIPPET_SOURCE_CHARS],
         "themes": ",".join(themes),
+        # One packed value per story: the search facets first (FACETS order), then what stats needs.
         "facets": "\t".join(["|".join(themes), story.group, story.language, str(year or ""), story.status,
-                             story.sensitivity]).encode("utf-8"),
+                             story.sensitivity, origin.replace("\t", " "), "1" if story.synthetic else "0",
+                             str(len(story.quotes))]).encode("utf-8"),
         "group": story.group, "language": story.language, "status": story.status,
         "sensitivity": story.sensitivity, "synthetic": "true" if story.synthetic else "false",
         "speaker": alias + " " + role, "origin": origin, "warning": " ".join(story.content_warnings),
@@ -696,6 +698,30 @@ def gated_profiles(index: Index, levels: set[str], include_synthetic: bool) -> l
         terms.append(wq.Term("synthetic", "false"))
     with searcher:
         return [dict(searcher.stored_fields(n)["meta"]) for n in sorted(searcher.docs_for_query(wq.And(terms)))]
+
+
+PROFILE_FIELDS = ("themes", "group", "language", "year", "status", "sensitivity", "origin", "synthetic", "quotes")
+
+
+def story_profiles(index: Index) -> tuple[list[dict], int]:
+    """(one dict per indexed story from its packed facet value, number of story files left out)."""
+    ix, searcher = index.open()
+    with searcher:
+        table, _ = _facet_table(ix, searcher, index.facet_cache)
+        live = sorted(searcher.reader().all_doc_ids())
+    out = []
+    for n in live:
+        value = table[n].decode("utf-8").split("\t") if table[n] else []
+        if len(value) != len(PROFILE_FIELDS):
+            continue
+        p = dict(zip(PROFILE_FIELDS, value))
+        p["themes"] = [t for t in p["themes"].split("|") if t]
+        p["synthetic"] = p["synthetic"] == "1"
+        p["quotes"] = int(p["quotes"])
+        out.append(p)
+    manifest = Manifest.read(index._current()) if index._current() else None
+    bad = sum(1 for _, ok, _, _ in manifest.stories.values() if not ok) if manifest else 0
+    return out, bad
 
 
 def _hit(hit, q, schema, snippets: bool) -> dict:

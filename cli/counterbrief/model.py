@@ -44,10 +44,6 @@ class Story:
         """Approved and public: what a brief takes by default."""
         return self.status == "approved" and self.sensitivity == "public" and not self.synthetic
 
-    @property
-    def year(self) -> str:
-        return str(self.source.get("published", ""))[:4]
-
     def all_themes(self) -> list[str]:
         seen = list(self.themes)
         for q in self.quotes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -42,7 +43,11 @@ def format_for(output: Path | None, fmt: str | None) -> str:
 
 def _text(fmt: str):
     def writer(context: dict[str, Any], t: Templates) -> bytes:
-        return render(context, t.name, fmt, t.archive_dir, t.builtin_dir).encode("utf-8")
+        text = render(context, t.name, fmt, t.archive_dir, t.builtin_dir)
+        if fmt in ("md", "txt"):
+            # Templates stay readable with loose whitespace; the reader gets at most one blank line.
+            text = re.sub(r"\n{3,}", "\n\n", text)
+        return text.encode("utf-8")
     return writer
 
 

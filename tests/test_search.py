@@ -5,6 +5,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -110,6 +111,15 @@ def test_a_changed_snapshot_rechecks_the_stories_that_quote_it(make_archive):
     result = run("--archive", make_archive.root, "search", "camels", "--json")
     assert json.loads(result.stdout)["hits"] == []
     assert "quote 1 is not verbatim in sources/src.txt" in result.stderr
+
+
+def test_a_story_waiting_for_its_snapshot_is_found_once_the_snapshot_arrives(make_archive):
+    make_archive.story("early", body="Camels.", source={"snapshot": "sources/later.txt"})
+    first = run("--archive", make_archive.root, "search", "camels", "--json")
+    assert json.loads(first.stdout)["hits"] == [] and "snapshot 'sources/later.txt' not found" in first.stderr
+    shutil.copy(make_archive.root / "sources" / "src.txt", make_archive.root / "sources" / "later.txt")
+    second = run("--archive", make_archive.root, "search", "camels", "--json")
+    assert [h["id"] for h in json.loads(second.stdout)["hits"]] == ["early"]
 
 
 def test_did_you_mean_suggests_the_nearest_indexed_word(make_archive):

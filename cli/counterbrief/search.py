@@ -416,8 +416,10 @@ class Index:
             return self._rebuild(scan, progress)
         stories = {rel for rel in changed | removed if rel.startswith("stories/")}
         touched_sources = {rel for rel in changed | removed if rel.startswith("sources/")}
-        stories |= {rel for rel, (_, _, snapshot, _) in manifest.stories.items()
-                    if snapshot in touched_sources and rel in scan}
+        # Stories quoting a changed source are checked again; so are stories that failed, since a
+        # new or mended source may be what they were missing.
+        stories |= {rel for rel, (_, ok, snapshot, _) in manifest.stories.items()
+                    if rel in scan and touched_sources and (snapshot in touched_sources or not ok)}
         ix = index.open_dir(str(folder))
         before_redact = manifest.redact_names()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)

@@ -122,6 +122,15 @@ def test_a_story_waiting_for_its_snapshot_is_found_once_the_snapshot_arrives(mak
     assert [h["id"] for h in json.loads(second.stdout)["hits"]] == ["early"]
 
 
+def test_a_duplicate_is_found_once_the_story_it_clashed_with_is_gone(make_archive):
+    make_archive.story("alpha", body="Camels.")
+    make_archive.story("beta", id="alpha", body="Camels too.")
+    assert ids(make_archive.root, "camels")[0] == ["alpha"]
+    (make_archive.root / "stories" / "alpha.md").unlink()
+    make_archive.story("beta", body="Camels too.")   # the curator fixes the id
+    assert ids(make_archive.root, "camels")[0] == ["beta"]
+
+
 def test_did_you_mean_suggests_the_nearest_indexed_word(make_archive):
     make_archive.story("p", body="The propaganda videos were staged.")
     _, result = ids(make_archive.root, "propoganda")

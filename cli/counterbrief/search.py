@@ -416,10 +416,10 @@ class Index:
             return self._rebuild(scan, progress)
         stories = {rel for rel in changed | removed if rel.startswith("stories/")}
         touched_sources = {rel for rel in changed | removed if rel.startswith("sources/")}
-        # Stories quoting a changed source are checked again; so are stories that failed, since a
-        # new or mended source may be what they were missing.
+        # Stories quoting a changed source are checked again; so is every story that failed, since
+        # what it lacked (a source, a unique id) may be what just changed. Failed stories are few.
         stories |= {rel for rel, (_, ok, snapshot, _) in manifest.stories.items()
-                    if rel in scan and touched_sources and (snapshot in touched_sources or not ok)}
+                    if rel in scan and (snapshot in touched_sources or not ok)}
         ix = index.open_dir(str(folder))
         before_redact = manifest.redact_names()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)

@@ -324,3 +324,13 @@ def test_the_bundled_recipes_render_a_brief_with_no_gaps(tmp_path):
         result = CliRunner().invoke(main, ["--archive", str(REPO), "brief", str(recipe), "--format", "json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["gaps"] == [], recipe.name
+
+
+def test_an_archive_template_overrides_the_built_in_one(gated, tmp_path):
+    (gated / "templates").mkdir(exist_ok=True)
+    (gated / "templates" / "brief.md.j2").write_text("OUR TEMPLATE: {{ title }} / {{ messages | length }} messages\n")
+    out = tmp_path / "brief.md"
+    assert brief(gated, out).exit_code == 0
+    assert out.read_text() == "OUR TEMPLATE: Gate test / 2 messages\n"
+    html = tmp_path / "brief.html"
+    assert brief(gated, html).exit_code == 0 and "<!DOCTYPE html>" in html.read_text()   # html still built in

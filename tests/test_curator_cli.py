@@ -184,3 +184,15 @@ def test_check_also_reports_a_recipe_that_would_not_make_a_brief(make_archive):
     assert result.stdout.strip().splitlines() == [
         "recipes/bad.yml:2: the recipe has no messages; add 'messages:' with at least one '- text: ...' and its themes"]
     assert "checked 1 stories and 1 recipes" in result.stderr
+
+
+def test_add_with_a_bad_date_writes_nothing_and_says_what_check_would_say(make_archive, tmp_path):
+    src = tmp_path / "article.txt"
+    src.write_text(SOURCE_TEXT)
+    before = sorted(p.name for p in make_archive.root.rglob("*"))
+    result = run("--archive", make_archive.root, "add", "--source", src, "--alias", "Abu Date", "--title", "T",
+                 "--theme", "regret", "--quote", "He paid a smuggler to leave.", "--published", "last spring")
+    assert result.exit_code == 2
+    assert "'source.published' is 'last spring', not a date" in result.stderr
+    assert "nothing was written" in result.stderr
+    assert sorted(p.name for p in make_archive.root.rglob("*")) == before

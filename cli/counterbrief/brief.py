@@ -2,21 +2,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from .model import Archive, Recipe, Story, Theme
+from .model import Recipe, Story, Theme
 from .select import Options, brief_date, build_context, choose, levels
 
 
-def build(archive: Archive, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
-          source_date_epoch: Optional[str] = None, notice: Optional[Callable[[str], None]] = None) -> dict[str, Any]:
-    from .search import Index, SearchRequest, gated_profiles, search
+def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
+          source_date_epoch: Optional[str] = None) -> dict[str, Any]:
+    """The brief's context. ``index`` is a search.Index the caller has just brought up to date."""
+    from .search import SearchRequest, gated_profiles, search
     from .validate import SnapshotCache, check_story
 
-    options.date = brief_date(recipe.date, source_date_epoch, dt.date.today().isoformat())
-    recipe.date = options.date
-    index = Index(archive, notice=notice)
-    index.fresh()
+    archive = index.archive
+    recipe.date = brief_date(recipe.date, source_date_epoch, dt.date.today().isoformat())
     profiles = gated_profiles(index, levels(recipe), options.include_synthetic)
     if options.only_ids:
         profiles = [p for p in profiles if p["id"] in options.only_ids]
@@ -46,4 +45,4 @@ def build(archive: Archive, vocabulary: dict[str, Theme], recipe: Recipe, option
     files = [(archive.rel(p), p.read_bytes()) for p in used]
     if archive.vocabulary_path.is_file():
         files.append(("vocabulary.yml", archive.vocabulary_path.read_bytes()))
-    return build_context(recipe, chosen, index.redact_names(), files, options)
+    return build_context(recipe, chosen, index.redact_names(), files)

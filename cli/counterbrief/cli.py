@@ -182,9 +182,9 @@ def add(ctx, source_file, sid, title, alias, role, origin, joined, left, now, gr
     path = add_story(archive, new, vocabulary)
     if edit:
         click.edit(filename=str(path))
-    _, problems = check_story(path, archive, vocabulary, SnapshotCache(archive))
-    for p in problems:
-        echo(str(p), err=True)
+        _, problems = check_story(path, archive, vocabulary, SnapshotCache(archive))
+        for p in problems:   # the curator's own edit is kept; what check would say is shown
+            echo(str(p), err=True)
     echo(f"added {archive.rel(path)} (status: draft)")
 
 
@@ -459,9 +459,8 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     from .load import bundled_root
     from .recipe import adhoc_recipe, load_recipe
     from .select import Options
-    from .write import BINARY, WRITERS, Templates, format_for, write_atomic
-
     from .validate import load_vocabulary
+    from .write import BINARY, WRITERS, Templates, format_for, write_atomic
 
     fmt = format_for(output, fmt)
     if fmt in BINARY and output is None:
@@ -484,10 +483,9 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     missing = sorted(i for i in ids if not (archive.stories_dir / f"{i}.md").is_file())
     if missing:
         raise UsageProblem(f"no story '{missing[0]}'", fix="check the id with 'counterbrief show'")
-    open_index(ctx)   # brings the index up to date, reporting skipped stories on stderr
+    index, _ = open_index(ctx)   # up to date, skipped stories reported on stderr
     options = Options(include_synthetic=include_synthetic, only_ids=list(ids))
-    context = pipeline.build(archive, vocabulary, recipe, options, os.environ.get("SOURCE_DATE_EPOCH"),
-                             notice=lambda line: echo(line, err=True))
+    context = pipeline.build(index, vocabulary, recipe, options, os.environ.get("SOURCE_DATE_EPOCH"))
     for gap in context["gaps"]:
         echo(f"warning: no usable account for the message \"{gap}\"", err=True)
     if strict and context["gaps"]:

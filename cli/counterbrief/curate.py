@@ -142,16 +142,30 @@ def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) ->
 
 
 def add_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) -> Path:
-    """Write the snapshot and the story, or neither."""
+    """Write the snapshot and the story, or neither.
+
+    The new files are judged by the same check as the rest of the archive; a story it would
+    reject (a bad date, a bad URL, ...) is removed again with its snapshot, and the first
+    problem is raised.
+    """
+    from .validate import SnapshotCache, check_story
+
     sid, story_path, snapshot_path, text = plan_story(archive, new, vocabulary)
     snapshot_path.parent.mkdir(parents=True, exist_ok=True)
     archive.stories_dir.mkdir(parents=True, exist_ok=True)
     write_new(snapshot_path, new.source_file.read_text(encoding="utf-8"))
     try:
         write_new(story_path, text)
+        story, problems = check_story(story_path, archive, vocabulary, SnapshotCache(archive))
     except BaseException:
         snapshot_path.unlink(missing_ok=True)
         raise
+    if story is None:
+        story_path.unlink(missing_ok=True)
+        snapshot_path.unlink(missing_ok=True)
+        first = next(p for p in problems if p.severity == "error")
+        raise UsageProblem(f"the new story would not pass check: {first.message}",
+                           fix="correct the option; nothing was written")
     return story_path
 
 

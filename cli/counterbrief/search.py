@@ -24,6 +24,7 @@ from . import load
 from .errors import Problem, UsageProblem
 from .model import Archive, Story
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
+from .write import write_atomic
 
 SCHEMA_VERSION = 11
 SNIPPET_SOURCE_CHARS = 1500
@@ -216,12 +217,6 @@ def _check_in_pool(archive: Archive, vocabulary, todo: list[str], progress: Prog
     return parsed
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 @dataclass
 class _StatTable:
     """stat.bin as read, with the file's own signature: re-read only when another process wrote it."""
@@ -282,9 +277,9 @@ class Manifest:
 
     def write(self, folder: Path) -> None:
         # manifest.bin first, stat.bin last: stat.bin is what says "this index is fresh".
-        _write_atomic(folder / "manifest.bin", marshal.dumps(
+        write_atomic(folder / "manifest.bin", marshal.dumps(
             {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": self.stories}))
-        _write_atomic(folder / "stat.bin", marshal.dumps((SCHEMA_VERSION, self.stat)))
+        write_atomic(folder / "stat.bin", marshal.dumps((SCHEMA_VERSION, self.stat)))
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
         self.stat[rel] = stat
@@ -504,9 +499,14 @@ class Index:
         return report
 
     # -- reading
+    def manifest(self) -> Optional[Manifest]:
+        """The live index's manifest (as of the last update)."""
+        folder = self._current()
+        return Manifest.read(folder) if folder else None
+
     def redact_names(self) -> list[str]:
-        """Every name any story of the archive asks to redact (as of the last update)."""
-        manifest = Manifest.read(self._current()) if self._current() else None
+        """Every name any story of the archive asks to redact."""
+        manifest = self.manifest()
         return manifest.redact_names() if manifest else []
 
     def open(self):
@@ -721,7 +721,7 @@ def story_profiles(index: Index) -> tuple[list[dict], int]:
         p["synthetic"] = p["synthetic"] == "1"
         p["quotes"] = int(p["quotes"])
         out.append(p)
-    manifest = Manifest.read(index._current()) if index._current() else None
+    manifest = index.manifest()
     bad = sum(1 for _, ok, _, _ in manifest.stories.values() if not ok) if manifest else 0
     return out, bad
 
@@ -813,7 +813,7 @@ def write_facet_cache(ix) -> dict:
     """After a commit: cache the facet values of the segments now live (old ones are read back)."""
     with ix.searcher() as searcher:
         _, cache = _facet_table(ix, searcher)
-    _write_atomic(Path(ix.storage.folder) / "facets.bin", marshal.dumps(cache))
+    write_atomic(Path(ix.storage.folder) / "facets.bin", marshal.dumps(cache))
     return cache
 
 

@@ -33,7 +33,6 @@ QUOTE_MARKS = {"ar": ("\u00ab", "\u00bb"), "fa": ("\u00ab", "\u00bb"), "ur": ("\
 class Options:
     include_synthetic: bool = False
     only_ids: list[str] = field(default_factory=list)
-    date: str = ""
 
 
 @dataclass
@@ -136,7 +135,7 @@ def citation_key(story: Story) -> tuple:
 
 
 def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact_names: list[str],
-                  archive_files: list[tuple[str, bytes]], options: Options) -> dict[str, Any]:
+                  archive_files: list[tuple[str, bytes]]) -> dict[str, Any]:
     """The brief as data. Curator notes never enter it; redacted names are replaced everywhere."""
     citations: dict[tuple, dict[str, Any]] = {}
     used: dict[str, Story] = {}
@@ -181,7 +180,7 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact_names: l
     for rel, data in sorted(archive_files):
         fingerprint.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
     context = {
-        "title": title, "date": recipe.date or options.date, "level": recipe.level, "synthetic": synthetic,
+        "title": title, "date": recipe.date, "level": recipe.level, "synthetic": synthetic,
         "goal": recipe.goal,
         "audience": {k: recipe.audience.get(k, "") for k in ("description", "country", "language", "age")}, "messages": messages, "messengers": messengers,
         "messenger_notes": recipe.messenger, "media": recipe.media, "action": recipe.action,
@@ -191,7 +190,7 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact_names: l
         "gaps": [m["text"] for m in messages if m["gap"]],
         "provenance": {"recipe": recipe.source, "recipe_sha256": recipe.digest,
                        "archive_fingerprint": fingerprint.hexdigest(), "tool_version": __version__,
-                       "date": recipe.date or options.date, "stories": sorted(used)},
+                       "date": recipe.date, "stories": sorted(used)},
     }
     return redactor(redact_names)(context)
 

@@ -5,7 +5,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from . import load
 from .errors import CounterbriefError, Problem
@@ -305,8 +305,7 @@ def _valid_date(value) -> bool:
     return True
 
 
-def load_archive(archive: Archive, only: Optional[list[Path]] = None,
-                 progress: Optional[Callable[[int], None]] = None) -> Loaded:
+def load_archive(archive: Archive, only: Optional[list[Path]] = None) -> Loaded:
     """Load and judge the archive (or only the named files). Good stories load beside bad ones."""
     vocabulary, problems = load_vocabulary(archive)
     result = Loaded(archive, vocabulary=vocabulary, problems=problems)
@@ -320,6 +319,4 @@ def load_archive(archive: Archive, only: Optional[list[Path]] = None,
             result.bad_files += 1
         else:
             result.stories.append(story)
-        if progress:
-            progress(1)
     return result

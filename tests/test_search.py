@@ -152,6 +152,7 @@ def test_did_you_mean_shows_the_word_as_the_archive_writes_it(fixture_archive, t
     ("propaganda OR", "operator OR"),
     ("(propaganda", "unbalanced parentheses"),
     ("colour:red", "unknown field 'colour:'"),
+    ("theme:", "field 'theme:' in query 'theme:' has no value"),
 ])
 def test_a_bad_query_is_one_line_and_exit_2(fixture_archive, query, message):
     result = run("--archive", fixture_archive, "search", query)

@@ -465,6 +465,8 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     fmt = format_for(output, fmt)
     if fmt in BINARY and output is None:
         raise UsageProblem(f"{fmt} is a binary format", fix=f"give -o FILE.{fmt}")
+    if output is not None and not output.resolve().parent.is_dir():   # before any work is done
+        raise UsageProblem(f"{output.parent}: folder does not exist", fix="create it or choose another -o path")
     archive = get_archive(ctx)
     vocabulary, vocab_problems = load_vocabulary(archive)
     if vocab_problems:

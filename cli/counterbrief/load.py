@@ -72,7 +72,7 @@ def read_text(path: Path, limit: int, what: str, shown: str) -> str:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise CounterbriefError(f"{what} not found", shown) from None
+        raise CounterbriefError(f"{what} not found", shown, fix="check the path") from None
     if size > limit:
         raise CounterbriefError(
             f"{what} is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit",

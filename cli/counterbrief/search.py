@@ -580,6 +580,10 @@ def check_query(q: str) -> None:
         if a in ops and b in ops - {"NOT"}:
             raise UsageProblem(f"operators {a} {b} in query {q!r} have nothing between them",
                                fix="put a word between them")
+    empty = re.search(r'(?<!\w)(\w+):(?=\s|\)|$)', re.sub(r'"[^"]*"', " ", q))
+    if empty:
+        raise UsageProblem(f"field '{empty.group(1)}:' in query {q!r} has no value",
+                           fix=f"write {empty.group(1)}:something, e.g. theme:regret")
     for name in _FIELD.findall(q.replace('"', " ")):
         if name not in QUERY_FIELDS and name not in ALIASES:
             raise UsageProblem(f"unknown field '{name}:' in query {q!r}",

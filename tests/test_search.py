@@ -104,6 +104,54 @@ def test_an_edit_a_new_file_and_a_deletion_are_seen_by_the_next_search(make_arch
     assert ids(make_archive.root, "camels")[0] == ["second", "third"]
 
 
+def cli_ids(root, query):
+    result = run("--archive", root, "search", query, "--json", "--limit", "50")
+    assert result.exit_code == 0, result.output
+    return sorted(h["id"] for h in json.loads(result.stdout)["hits"])
+
+
+@pytest.mark.parametrize("probe", ["in a child process", "in the same process"])
+def test_the_search_command_sees_an_edit_a_new_file_and_a_deletion(make_archive, monkeypatch, probe):
+    if probe == "in the same process":
+        monkeypatch.setenv("COUNTERBRIEF_NO_PROBE", "1")
+    make_archive.story("first", body="Nothing about camels.")
+    make_archive.story("second")
+    assert cli_ids(make_archive.root, "camels") == ["first"]
+    make_archive.story("second", body="Now camels too.")
+    assert cli_ids(make_archive.root, "camels") == ["first", "second"]
+    make_archive.story("third", body="Camels again.")
+    assert cli_ids(make_archive.root, "camels") == ["first", "second", "third"]
+    (make_archive.root / "stories" / "first.md").unlink()
+    assert cli_ids(make_archive.root, "camels") == ["second", "third"]
+
+
+def test_the_probe_says_fresh_only_for_the_archive_the_index_was_built_from(make_archive):
+    from counterbrief.state import Probe
+
+    make_archive.story("one", body="Camels.")
+    archive = load.find_archive(make_archive.root, None, Path("/"))
+    assert not Probe(archive).started          # no index yet: the caller builds it the plain way
+    index = Index(archive)
+    index.fresh()
+    index.open()
+    probe = Probe(archive)
+    assert probe.started
+    verdict = probe.verdict()
+    assert verdict.covers(index.opened, index.opened_signature) and verdict.scan is None
+    make_archive.story("one", body="Camels, edited.")
+    verdict = Probe(archive).verdict()
+    assert not verdict.fresh and "stories/one.md" in verdict.scan
+    index.fresh(scan=verdict.scan)             # an update in between is a new write of stat.bin
+    assert not Probe(archive).verdict().covers(index.opened, index.opened_signature)
+
+
+def test_a_new_synonym_in_the_vocabulary_is_used_by_the_next_search(fixture_archive):
+    assert cli_ids(fixture_archive, "camelids") == []
+    vocab = fixture_archive / "vocabulary.yml"
+    vocab.write_text(vocab.read_text().replace("synonyms: [dissent,", "synonyms: [camelids, dissent,"))
+    assert cli_ids(fixture_archive, "camelids") == ["synthetic-ar-dawla", "synthetic-en-executions"]
+
+
 def test_a_changed_snapshot_rechecks_the_stories_that_quote_it(make_archive):
     make_archive.story("quoted", body="Camels.")
     assert ids(make_archive.root, "camels")[0] == ["quoted"]

@@ -321,7 +321,7 @@ def themes(ctx, as_json) -> None:
 
 # --------------------------------------------------------------------------- index / search
 
-def open_index(ctx: click.Context, rebuild: bool = False):
+def open_index(ctx: click.Context, rebuild: bool = False, scan: Optional[dict] = None):
     """The archive's index, brought up to date; progress on stderr when it is a terminal."""
     from .search import Index
 
@@ -337,7 +337,7 @@ def open_index(ctx: click.Context, rebuild: bool = False):
             bar.update(done - bar.pos)
 
     try:
-        report = index.fresh(progress=progress, rebuild=rebuild)
+        report = index.fresh(progress=progress, rebuild=rebuild, scan=scan)
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -394,19 +394,35 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
         counterbrief search "kill argues" --facets
         counterbrief search propaganda --theme regret --usable --format csv > hits.csv
     """
-    from . import present
-    from .search import SearchRequest, search as run_search
+    from .state import Probe
 
-    fmt = "json" if as_json else fmt
-    export = fmt in ("csv", "jsonl")
-    idx, _ = open_index(ctx)
-    vocabulary = idx.vocabulary()
-    req = SearchRequest(query=" ".join(query), themes=list(themes), group=group, language=language, status=status,
-                        usable=usable, limit=limit if (limit or not export) else None, page=page, sort=sort,
-                        facets=facets or fmt == "json", snippets=not export)
-    if req.limit is None and not export:
-        req.limit = 10
-    result = run_search(idx, req, vocabulary)
+    # The freshness check starts first, in a child process, and runs while whoosh is imported and
+    # the query runs on the index as it is; if the archive changed, the index is updated and the
+    # query runs again. The answer printed is always the one from a fresh index.
+    probe = Probe(get_archive(ctx))
+    try:
+        from . import present
+        from .search import Index, SearchRequest, search as run_search
+
+        fmt = "json" if as_json else fmt
+        export = fmt in ("csv", "jsonl")
+        req = SearchRequest(query=" ".join(query), themes=list(themes), group=group, language=language,
+                            status=status, usable=usable, limit=limit if (limit or not export) else None, page=page,
+                            sort=sort, facets=facets or fmt == "json", snippets=not export)
+        if req.limit is None and not export:
+            req.limit = 10
+        result, scan = None, None
+        if probe.started:
+            idx = Index(get_archive(ctx), notice=lambda line: echo(line, err=True))
+            result = run_search(idx, req, idx.vocabulary())
+            verdict = probe.verdict()
+            if verdict is None or not verdict.covers(idx.opened, idx.opened_signature):
+                result, scan = None, verdict.scan if verdict else None
+        if result is None:
+            idx, _ = open_index(ctx, scan=scan)
+            result = run_search(idx, req, idx.vocabulary())
+    finally:
+        probe.close()
     if fmt == "json":
         emit_json(present.search_json(result))
     elif fmt == "jsonl":

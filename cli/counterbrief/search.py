@@ -22,11 +22,9 @@ from typing import Any, Callable, Iterable, Optional
 
 from . import load
 from .errors import Problem, UsageProblem
-from .model import Archive, Story
+from .model import Archive, Story, Theme
+from .state import SCHEMA_VERSION, current_folder, index_home, read_stat, stat_signature
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
-from .write import write_atomic
-
-SCHEMA_VERSION = 11
 SNIPPET_SOURCE_CHARS = 1500
 LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
 OTHER_FIELD = "text_xx"
@@ -167,16 +165,12 @@ def story_document(story: Story, rel: str, redact) -> dict[str, Any]:
 
 # ----------------------------------------------------------------------------- location & manifest
 
-def index_home(archive: Archive) -> Path:
-    """ARCHIVE/.counterbrief, or the user's cache for an archive we may not write into."""
-    home = archive.root / ".counterbrief"
-    installed = archive.bundled and "site-packages" in archive.root.parts
-    if not installed and (home.is_dir() and os.access(home, os.W_OK) or os.access(archive.root, os.W_OK)):
-        return home
-    import platformdirs
-
-    key = hashlib.sha1(str(archive.root).encode()).hexdigest()[:16]
-    return Path(platformdirs.user_cache_dir("counterbrief")) / key
+def _file_stat(path: Path) -> Optional[tuple]:
+    try:
+        st = path.stat()
+        return (st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
 
 
 def _hash(path: Path) -> bytes:
@@ -234,7 +228,7 @@ class _StatTable:
             return cls(folder, (), None)
         if last is not None and last.folder == folder and last.signature == signature:
             return last
-        return cls(folder, signature, Manifest.read_stat(folder))
+        return cls(folder, signature, read_stat(folder))
 
 
 @dataclass
@@ -244,15 +238,6 @@ class Manifest:
     stat: dict[str, tuple] = field(default_factory=dict)     # rel -> (size, mtime_ns), compared as a whole
     hashes: dict[str, bytes] = field(default_factory=dict)   # rel -> sha1 digest, to tell a touch from an edit
     stories: dict[str, tuple] = field(default_factory=dict)  # rel -> (id, ok, snapshot, redact names)
-
-    @staticmethod
-    def read_stat(folder: Path) -> Optional[dict]:
-        """Only the (size, mtime) table: all a search on an unchanged archive needs to read."""
-        try:
-            version, stat = marshal.loads((folder / "stat.bin").read_bytes())
-            return stat if version == SCHEMA_VERSION else None
-        except (OSError, ValueError, EOFError, TypeError):
-            return None
 
     @staticmethod
     def why_unusable(folder: Path) -> str:
@@ -266,7 +251,7 @@ class Manifest:
 
     @classmethod
     def read(cls, folder: Path, stat: Optional[dict] = None) -> Optional["Manifest"]:
-        stat = stat if stat is not None else cls.read_stat(folder)
+        stat = stat if stat is not None else read_stat(folder)
         try:
             data = marshal.loads((folder / "manifest.bin").read_bytes())
             if stat is None or data.get("version") != SCHEMA_VERSION:
@@ -276,6 +261,8 @@ class Manifest:
             return None
 
     def write(self, folder: Path) -> None:
+        from .write import write_atomic
+
         # manifest.bin first, stat.bin last: stat.bin is what says "this index is fresh".
         write_atomic(folder / "manifest.bin", marshal.dumps(
             {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": self.stories}))
@@ -314,23 +301,48 @@ class Index:
         self.facet_cache: Optional[dict] = None   # set when this process just wrote it
         self._table: Optional[_StatTable] = None  # the last stat.bin read, kept to read it only once
         self._vocabulary: Optional[dict] = None
+        self._vocabulary_stat: Optional[tuple] = None   # (size, mtime) of the vocabulary.yml read
+        self.opened: Optional[Path] = None               # the index folder the last open() used,
+        self.opened_signature: tuple = ()                # and its stat.bin's signature just before
 
     def vocabulary(self) -> dict:
-        """The archive's vocabulary, read once per process (problems are check's business)."""
+        """The archive's vocabulary, read once per process (problems are check's business).
+
+        A search reads it from the live index folder's ``vocabulary.bin`` while vocabulary.yml
+        has the size and time recorded there: parsing YAML costs more than the whole query.
+        """
+        if self._vocabulary is None:
+            self._vocabulary = self._cached_vocabulary()
         if self._vocabulary is None:
             from .validate import load_vocabulary
 
+            self._vocabulary_stat = _file_stat(self.archive.vocabulary_path)   # before reading it
             self._vocabulary, _ = load_vocabulary(self.archive)
         return self._vocabulary
 
+    def _cached_vocabulary(self) -> Optional[dict]:
+        folder = self._current()
+        if folder is None:
+            return None
+        try:
+            version, stat, rows = marshal.loads((folder / "vocabulary.bin").read_bytes())
+            if version != SCHEMA_VERSION or stat is None or stat != _file_stat(self.archive.vocabulary_path):
+                return None
+            self._vocabulary_stat = stat
+            return {row[0]: Theme(row[0], row[1], row[2], list(row[3])) for row in rows}
+        except (OSError, ValueError, EOFError, TypeError, IndexError):
+            return None
+
+    def _write_vocabulary_cache(self, folder: Path) -> None:
+        from .write import write_atomic
+
+        if self._vocabulary_stat is not None:   # the size and time of the vocabulary.yml that was read
+            rows = [(t.id, t.label, t.definition, list(t.synonyms)) for t in self._vocabulary.values()]
+            write_atomic(folder / "vocabulary.bin", marshal.dumps((SCHEMA_VERSION, self._vocabulary_stat, rows)))
+
     # -- locations
     def _current(self) -> Optional[Path]:
-        try:
-            name = (self.home / "current").read_text(encoding="utf-8").strip()
-        except OSError:
-            return None
-        folder = self.home / name
-        return folder if name and folder.is_dir() else None
+        return current_folder(self.home)
 
     def _lock(self):
         from filelock import FileLock
@@ -345,9 +357,12 @@ class Index:
         self._table = _StatTable.read(folder, self._table)
         return self._table.stat != scan
 
-    def fresh(self, progress: Progress = None, rebuild: bool = False) -> IndexReport:
-        """Bring the index up to date (or rebuild it) and return what was done."""
-        scan = load.scan_archive(self.archive)
+    def fresh(self, progress: Progress = None, rebuild: bool = False, scan: Optional[dict] = None) -> IndexReport:
+        """Bring the index up to date (or rebuild it) and return what was done.
+
+        ``scan`` is the archive's (size, mtime) table when a probe has just taken it.
+        """
+        scan = scan if scan is not None else load.scan_archive(self.archive)
         if not rebuild and not self._stale(self._current(), scan):
             return IndexReport(total=-1)   # unchanged; not counted, to keep searches quick
         with self._lock():
@@ -496,6 +511,7 @@ class Index:
             raise
         report.total = sum(1 for _, ok, _, _ in manifest.stories.values() if ok)
         self.facet_cache = write_facet_cache(ix)
+        self._write_vocabulary_cache(Path(ix.storage.folder))
         return report
 
     # -- reading
@@ -519,12 +535,15 @@ class Index:
         folder = self._current()
         if folder is not None:
             try:
+                self.opened, self.opened_signature = folder, stat_signature(folder)
                 ix = index.open_dir(str(folder))
                 return ix, ix.searcher()
             except Exception:  # noqa: BLE001
                 self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
         self.fresh(rebuild=True)
-        ix = index.open_dir(str(self._current()))
+        self.opened = self._current()
+        self.opened_signature = stat_signature(self.opened)
+        ix = index.open_dir(str(self.opened))
         return ix, ix.searcher()
 
 
@@ -815,6 +834,8 @@ def _facet_table(ix, searcher, cache: Optional[dict] = None) -> tuple[list, dict
 
 def write_facet_cache(ix) -> dict:
     """After a commit: cache the facet values of the segments now live (old ones are read back)."""
+    from .write import write_atomic
+
     with ix.searcher() as searcher:
         _, cache = _facet_table(ix, searcher)
     write_atomic(Path(ix.storage.folder) / "facets.bin", marshal.dumps(cache))

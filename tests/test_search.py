@@ -145,6 +145,20 @@ def test_the_probe_says_fresh_only_for_the_archive_the_index_was_built_from(make
     assert not Probe(archive).verdict().covers(index.opened, index.opened_signature)
 
 
+def test_a_probe_that_fails_leaves_the_search_to_the_plain_freshness_check(make_archive, monkeypatch):
+    from counterbrief import state
+
+    make_archive.story("one", body="Camels.")
+    assert cli_ids(make_archive.root, "camels") == ["one"]
+    make_archive.story("two", body="More camels.")
+
+    def broken(archive):
+        raise OSError("the child cannot read the archive")
+
+    monkeypatch.setattr(state, "scan_archive", broken)   # the forked child inherits the fault
+    assert cli_ids(make_archive.root, "camels") == ["one", "two"]
+
+
 def test_a_new_synonym_in_the_vocabulary_is_used_by_the_next_search(fixture_archive):
     assert cli_ids(fixture_archive, "camelids") == []
     vocab = fixture_archive / "vocabulary.yml"

@@ -10,7 +10,6 @@ atomically, so readers never see a half-built index and a killed build leaves th
 """
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import re
@@ -174,6 +173,8 @@ def _file_stat(path: Path) -> Optional[tuple]:
 
 
 def _hash(path: Path) -> bytes:
+    import hashlib
+
     try:
         return hashlib.sha1(path.read_bytes()).digest()
     except OSError:

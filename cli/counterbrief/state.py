@@ -9,7 +9,6 @@ index is brought up to date and the query runs again (see ``cli.search``).
 """
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ def index_home(archive: Archive) -> Path:
     installed = archive.bundled and "site-packages" in archive.root.parts
     if not installed and (home.is_dir() and os.access(home, os.W_OK) or os.access(archive.root, os.W_OK)):
         return home
+    import hashlib
+
     import platformdirs
 
     key = hashlib.sha1(str(archive.root).encode()).hexdigest()[:16]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import FIXTURE
+from conftest import FIXTURE, REPO
 
 EXE = shutil.which("counterbrief", path=os.path.dirname(sys.executable)) or shutil.which("counterbrief")
 pytestmark = pytest.mark.skipif(EXE is None, reason="counterbrief is not installed")
@@ -97,3 +97,17 @@ def test_add_in_a_terminal_asks_for_what_is_missing(tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
     story = (archive / "stories" / "abu-prompted.md").read_text()
     assert "Asked for in a terminal" in story and "status: draft" in story and "A summary typed at the prompt." in story
+
+
+def test_installed_search_writes_all_its_output_and_the_right_exit_code(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    import synth
+
+    root = synth.make_archive(tmp_path / "big", 300)
+    result = cb("--archive", root, "search", "*", "--format", "jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 300 and len({r["id"] for r in rows}) == 300
+    bad = cb("--archive", root, "search", '"unclosed', cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.splitlines() == ["Error: unclosed phrase in query '\"unclosed'; close it with a second \""]

@@ -522,5 +522,31 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
              f"{len(context['citations'])} sources)", err=True)
 
 
+def run() -> None:
+    """The console script: the click command, then a quick exit.
+
+    Once the command is done and its output flushed, nothing is left to clean up (files are
+    written atomically and closed, index writers committed, worker pools joined), so the process
+    leaves with os._exit instead of tearing down every loaded module: ~12 ms of a 165 ms search
+    with whoosh loaded.
+    """
+    try:
+        main.main(prog_name="counterbrief")
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:   # the reader went away (| head): nothing more to say
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":  # python -m counterbrief.cli, used by tests
-    main()
+    run()

@@ -108,6 +108,10 @@ def test_installed_search_writes_all_its_output_and_the_right_exit_code(tmp_path
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 300 and len({r["id"] for r in rows}) == 300
+    piped = subprocess.run(["bash", "-c", 'set -o pipefail; "$0" --archive "$1" search "*" --format jsonl | head -1',
+                            EXE, root], capture_output=True, text=True, timeout=300)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr   # a reader that stops early is no error
+    assert json.loads(piped.stdout)["id"] == rows[0]["id"]
     bad = cb("--archive", root, "search", '"unclosed', cwd=tmp_path)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.splitlines() == ["Error: unclosed phrase in query '\"unclosed'; close it with a second \""]

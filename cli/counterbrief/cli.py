@@ -27,6 +27,13 @@ class Root(click.Group):
             exc = click.ClickException(str(e))
             exc.exit_code = e.exit_code
             raise exc from None
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as grep and rg do.
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError):
+                pass
+            raise click.exceptions.Exit(0) from None
         except OSError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise

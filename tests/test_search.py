@@ -145,6 +145,53 @@ def test_the_probe_says_fresh_only_for_the_archive_the_index_was_built_from(make
     assert not Probe(archive).verdict().covers(index.opened, index.opened_signature)
 
 
+@pytest.mark.parametrize("probe", ["in a child process", "in the same process"])
+def test_show_stats_themes_and_brief_answer_from_the_archive_as_it_is_now(make_archive, monkeypatch, probe):
+    if probe == "in the same process":
+        monkeypatch.setenv("COUNTERBRIEF_NO_PROBE", "1")
+    root = make_archive.root
+    make_archive.story("first", speaker={"alias": "Abu Camel", "role": "fighter"}, body="Camels.")
+    assert run("--archive", root, "stats", "--json").exit_code == 0          # the index now exists
+    # Another story starts protecting the first one's name, and a second account appears.
+    make_archive.story("second", themes=["regret"], redact=["Abu Camel"], body="More camels.")
+    show = run("--archive", root, "show", "first")
+    assert show.exit_code == 0 and "Abu Camel" not in show.stdout and "[redacted]" in show.stdout
+    stats = json.loads(run("--archive", root, "stats", "--json").stdout)
+    assert stats["stories"] == 2, stats
+    themes = {row["id"]: row for row in json.loads(run("--archive", root, "themes", "--json").stdout)}
+    assert themes["regret"]["stories"] == 1, themes["regret"]
+    brief = run("--archive", root, "brief", "--theme", "regret", "--include-synthetic", "--format", "json")
+    assert brief.exit_code == 0, brief.output
+    used = [t["story_id"] for m in json.loads(brief.stdout)["messages"] for t in m["testimony"]]
+    assert used == ["second"]
+
+
+def test_an_error_met_on_a_stale_index_is_checked_again_on_the_fresh_one(make_archive):
+    import click
+
+    from counterbrief.cli import fresh_answer
+    from counterbrief.errors import CounterbriefError
+
+    make_archive.story("one")
+    assert run("--archive", make_archive.root, "stats").exit_code == 0
+    ctx = click.Context(main, obj={"archive_opt": make_archive.root, "archive_env": None, "verbose": False,
+                                   "debug": False})
+    calls = []
+
+    def compute(index):
+        calls.append(index.open())
+        if len(calls) == 1:
+            raise CounterbriefError("found nothing")
+        return "found it"
+
+    make_archive.story("two")
+    assert fresh_answer(ctx, compute) == "found it" and len(calls) == 2
+    calls.clear()
+    with pytest.raises(CounterbriefError):   # nothing changed: the error stands
+        fresh_answer(ctx, compute)
+    assert len(calls) == 1
+
+
 def test_a_probe_that_fails_leaves_the_search_to_the_plain_freshness_check(make_archive, monkeypatch):
     from counterbrief import state
 

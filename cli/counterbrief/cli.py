@@ -270,11 +270,14 @@ def show(ctx, story_id, as_json, notes) -> None:
         hint = did_you_mean(story_id, known)
         raise UsageProblem(f"no story '{story_id}'", fix=hint or "list ids with 'counterbrief search \"*\"'")
     # Redaction is archive-wide: the fresh index knows every story's names, so one file is read, not all.
-    index, _ = open_index(ctx)
-    story, problems = check_story(path, archive, index.vocabulary(), SnapshotCache(archive))
-    if story is None:
-        raise UsageProblem(f"story '{story_id}' has errors: {problems[0]}", fix="fix it, then run counterbrief check")
-    record = story_record(story, redactor(index.redact_names()), include_notes=notes)
+    def compute(index):
+        story, problems = check_story(path, archive, index.vocabulary(), SnapshotCache(archive))
+        if story is None:
+            raise UsageProblem(f"story '{story_id}' has errors: {problems[0]}",
+                               fix="fix it, then run counterbrief check")
+        return story_record(story, redactor(index.redact_names()), include_notes=notes)
+
+    record = fresh_answer(ctx, compute)
     if as_json:
         emit_json(record)
     else:
@@ -297,11 +300,13 @@ def stats(ctx, as_json) -> None:
     from . import present, report
     from .search import story_profiles
 
-    index, _ = open_index(ctx)
-    profiles, bad = story_profiles(index)
+    def compute(index):
+        profiles, bad = story_profiles(index)
+        return report.stats(str(index.archive.root), profiles, bad, index.vocabulary()), bad
+
+    data, bad = fresh_answer(ctx, compute)
     if bad:
         echo(f"warning: {bad} story file(s) with errors left out; run 'counterbrief check' to see them", err=True)
-    data = report.stats(str(index.archive.root), profiles, bad, index.vocabulary())
     emit_json(data) if as_json else echo(present.stats(data))
 
 
@@ -320,9 +325,7 @@ def themes(ctx, as_json) -> None:
 
     from .search import story_profiles
 
-    index, _ = open_index(ctx)
-    profiles, _ = story_profiles(index)
-    rows = report.themes(index.vocabulary(), profiles)
+    rows = fresh_answer(ctx, lambda index: report.themes(index.vocabulary(), story_profiles(index)[0]))
     emit_json(rows) if as_json else echo(present.themes(rows))
 
 
@@ -351,6 +354,41 @@ def open_index(ctx: click.Context, rebuild: bool = False, scan: Optional[dict] =
     for problem in report.skipped:
         echo(f"skipped {problem}", err=True)
     return index, report
+
+
+def fresh_answer(ctx: click.Context, compute):
+    """compute(index), answered from an index that matches the archive's files.
+
+    The freshness check (a stat of every file) starts first, in a child process, and runs while
+    this process imports whoosh and computes the answer on the live index; the answer is kept only
+    if the check says that index matches the files. Otherwise the index is brought up to date
+    (with its progress bar and skipped-file lines) and the answer computed again. An error raised
+    on a stale index is not trusted either. ``compute`` must not print or write: the caller does
+    that with what it returns.
+    """
+    from .state import Probe
+
+    probe = Probe(get_archive(ctx))
+    scan = None
+    try:
+        if probe.started:
+            from .search import Index
+
+            index = Index(get_archive(ctx), notice=lambda line: echo(line, err=True))
+            try:
+                answer, failure = compute(index), None
+            except CounterbriefError as e:
+                answer, failure = None, e
+            verdict = probe.verdict()
+            if verdict is not None and verdict.covers(index.opened, index.opened_signature):
+                if failure is not None:
+                    raise failure
+                return answer
+            scan = verdict.scan if verdict else None
+    finally:
+        probe.close()
+    index, _ = open_index(ctx, scan=scan)
+    return compute(index)
 
 
 @main.command()
@@ -401,35 +439,17 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
         counterbrief search "kill argues" --facets
         counterbrief search propaganda --theme regret --usable --format csv > hits.csv
     """
-    from .state import Probe
+    from . import present
+    from .search import SearchRequest, search as run_search
 
-    # The freshness check starts first, in a child process, and runs while whoosh is imported and
-    # the query runs on the index as it is; if the archive changed, the index is updated and the
-    # query runs again. The answer printed is always the one from a fresh index.
-    probe = Probe(get_archive(ctx))
-    try:
-        from . import present
-        from .search import Index, SearchRequest, search as run_search
-
-        fmt = "json" if as_json else fmt
-        export = fmt in ("csv", "jsonl")
-        req = SearchRequest(query=" ".join(query), themes=list(themes), group=group, language=language,
-                            status=status, usable=usable, limit=limit if (limit or not export) else None, page=page,
-                            sort=sort, facets=facets or fmt == "json", snippets=not export)
-        if req.limit is None and not export:
-            req.limit = 10
-        result, scan = None, None
-        if probe.started:
-            idx = Index(get_archive(ctx), notice=lambda line: echo(line, err=True))
-            result = run_search(idx, req, idx.vocabulary())
-            verdict = probe.verdict()
-            if verdict is None or not verdict.covers(idx.opened, idx.opened_signature):
-                result, scan = None, verdict.scan if verdict else None
-        if result is None:
-            idx, _ = open_index(ctx, scan=scan)
-            result = run_search(idx, req, idx.vocabulary())
-    finally:
-        probe.close()
+    fmt = "json" if as_json else fmt
+    export = fmt in ("csv", "jsonl")
+    req = SearchRequest(query=" ".join(query), themes=list(themes), group=group, language=language, status=status,
+                        usable=usable, limit=limit if (limit or not export) else None, page=page, sort=sort,
+                        facets=facets or fmt == "json", snippets=not export)
+    if req.limit is None and not export:
+        req.limit = 10
+    result = fresh_answer(ctx, lambda index: run_search(index, req, index.vocabulary()))
     if fmt == "json":
         emit_json(present.search_json(result))
     elif fmt == "jsonl":
@@ -508,9 +528,9 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     missing = sorted(i for i in ids if not (archive.stories_dir / f"{i}.md").is_file())
     if missing:
         raise UsageProblem(f"no story '{missing[0]}'", fix="check the id with 'counterbrief show'")
-    index, _ = open_index(ctx)   # up to date, skipped stories reported on stderr
     options = Options(include_synthetic=include_synthetic, only_ids=list(ids))
-    context = pipeline.build(index, vocabulary, recipe, options, os.environ.get("SOURCE_DATE_EPOCH"))
+    context = fresh_answer(ctx, lambda index: pipeline.build(index, vocabulary, recipe, options,
+                                                             os.environ.get("SOURCE_DATE_EPOCH")))
     for gap in context["gaps"]:
         echo(f"warning: no usable account for the message \"{gap}\"", err=True)
     if strict and context["gaps"]:

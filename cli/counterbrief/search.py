@@ -303,8 +303,9 @@ class Index:
         self._table: Optional[_StatTable] = None  # the last stat.bin read, kept to read it only once
         self._vocabulary: Optional[dict] = None
         self._vocabulary_stat: Optional[tuple] = None   # (size, mtime) of the vocabulary.yml read
-        self.opened: Optional[Path] = None               # the index folder the last open() used,
+        self.opened: Optional[Path] = None               # the index folder this object has read from,
         self.opened_signature: tuple = ()                # and its stat.bin's signature just before
+        self._mixed = False                              # it read from two different writes of the index
 
     def vocabulary(self) -> dict:
         """The archive's vocabulary, read once per process (problems are check's business).
@@ -516,10 +517,25 @@ class Index:
         return report
 
     # -- reading
+    def _note_read(self, folder: Path) -> None:
+        """Remember which index (folder and write of stat.bin) an answer is read from.
+
+        A probe's verdict covers an answer only if every read came from the one index it
+        compared with the archive (``state.Verdict.covers``).
+        """
+        seen = (folder, stat_signature(folder))
+        if self.opened is None and not self._mixed:
+            self.opened, self.opened_signature = seen
+        elif seen != (self.opened, self.opened_signature):
+            self._mixed, self.opened, self.opened_signature = True, None, ()
+
     def manifest(self) -> Optional[Manifest]:
         """The live index's manifest (as of the last update)."""
         folder = self._current()
-        return Manifest.read(folder) if folder else None
+        if folder is None:
+            return None
+        self._note_read(folder)
+        return Manifest.read(folder)
 
     def redact_names(self) -> list[str]:
         """Every name any story of the archive asks to redact."""
@@ -536,15 +552,15 @@ class Index:
         folder = self._current()
         if folder is not None:
             try:
-                self.opened, self.opened_signature = folder, stat_signature(folder)
+                self._note_read(folder)
                 ix = index.open_dir(str(folder))
                 return ix, ix.searcher()
             except Exception:  # noqa: BLE001
                 self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
         self.fresh(rebuild=True)
-        self.opened = self._current()
-        self.opened_signature = stat_signature(self.opened)
-        ix = index.open_dir(str(self.opened))
+        folder = self._current()
+        self._note_read(folder)
+        ix = index.open_dir(str(folder))
         return ix, ix.searcher()
 
 

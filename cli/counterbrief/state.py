@@ -1,11 +1,11 @@
 """The search index's bookkeeping, without whoosh: where the index lives, which folder is live,
 the (size, mtime) table it was built from, and the freshness probe.
 
-Kept apart from ``search`` (which imports whoosh) so that a search can start its freshness check
+Kept apart from ``search`` (which imports whoosh) so that a command can start its freshness check
 before whoosh is imported: the probe stats every file the index depends on in a child process,
-on the other core, while this process imports whoosh and runs the query on the index as it is.
-On an unchanged archive the answer is then ready when the check is; when something changed, the
-index is brought up to date and the query runs again (see ``cli.search``).
+on the other core, while this process imports whoosh and computes its answer on the index as it
+is. On an unchanged archive the answer is then ready when the check is; when something changed,
+the index is brought up to date and the answer computed again (see ``cli.fresh_answer``).
 """
 from __future__ import annotations
 

@@ -240,6 +240,13 @@ def test_a_duplicate_is_found_once_the_story_it_clashed_with_is_gone(make_archiv
     assert ids(make_archive.root, "camels")[0] == ["beta"]
 
 
+def test_a_snippet_keeps_the_quotes_and_the_summary_apart(make_archive):
+    make_archive.story("two-quotes", body="A summary about smugglers.",
+                       quotes=[{"text": "They kill anyone who disagrees."}, {"text": "We were lied to about everything"}])
+    hit = json.loads(run("--archive", make_archive.root, "search", "lied", "--json").stdout)["hits"][0]
+    assert hit["snippet"].startswith("They kill anyone who disagrees. / We were [[lied]] to about everything / A summary")
+
+
 def test_did_you_mean_suggests_the_nearest_indexed_word(make_archive):
     make_archive.story("p", body="The propaganda videos were staged.")
     _, result = ids(make_archive.root, "propoganda")

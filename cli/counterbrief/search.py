@@ -785,9 +785,14 @@ def _snippet(hit, q, schema, language: str) -> str:
         frag = highlight.ContextFragmenter(maxchars=240, surround=60)
         hl = highlight.highlight(content, terms, analyzer, frag, _marks(), top=1)
         if hl:
-            return " ".join(hl.split())
-    first = " ".join(content.split())
+            return _one_line(hl)
+    first = _one_line(content)
     return first[:200] + ("..." if len(first) > 200 else "")
+
+
+def _one_line(text: str) -> str:
+    """A snippet on one line; the quotes and the summary it comes from stay apart, with ' / ' between."""
+    return " / ".join(" ".join(part.split()) for part in re.split(r"\n\s*\n", text) if part.strip())
 
 
 def _marks():

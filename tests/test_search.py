@@ -327,14 +327,18 @@ def test_csv_and_jsonl_export_every_matching_account(fixture_archive):
     assert sorted(json.loads(line)["id"] for line in lines) == sorted(r["id"] for r in rows)
 
 
-def test_a_corrupt_index_is_rebuilt_with_one_line(fixture_archive):
-    assert run("--archive", fixture_archive, "index").exit_code == 0
-    home = fixture_archive / ".counterbrief"
+def damage_live_index(archive_root, *patterns):
+    """Build the index, then overwrite the live index's files matching patterns with garbage."""
+    assert run("--archive", archive_root, "index").exit_code == 0
+    home = archive_root / ".counterbrief"
     current = home / (home / "current").read_text()
-    for f in current.glob("*.seg"):
-        f.write_bytes(b"garbage")
-    for f in current.glob("_MAIN_*.toc"):
-        f.write_bytes(b"garbage")
+    for pattern in patterns:
+        for f in current.glob(pattern):
+            f.write_bytes(b"garbage")
+
+
+def test_a_corrupt_index_is_rebuilt_with_one_line(fixture_archive):
+    damage_live_index(fixture_archive, "*.seg", "_MAIN_*.toc")
     (fixture_archive / "stories" / "synthetic-fr-etrangers.md").touch()
     os.utime(fixture_archive / "stories" / "synthetic-fr-etrangers.md", (1, 1))
     result = run("--archive", fixture_archive, "search", "executed", "--json")
@@ -344,11 +348,7 @@ def test_a_corrupt_index_is_rebuilt_with_one_line(fixture_archive):
 
 
 def test_a_corrupt_index_is_rebuilt_even_when_no_story_changed(fixture_archive):
-    assert run("--archive", fixture_archive, "index").exit_code == 0
-    home = fixture_archive / ".counterbrief"
-    current = home / (home / "current").read_text()
-    for f in current.glob("_MAIN_*.toc"):
-        f.write_bytes(b"garbage")
+    damage_live_index(fixture_archive, "_MAIN_*.toc")
     result = run("--archive", fixture_archive, "search", "etrangers", "--json")
     assert result.exit_code == 0, result.output
     assert result.stderr.count("the search index was unreadable; rebuilding it") == 1
@@ -379,3 +379,30 @@ def test_two_indexers_at_once_both_succeed(tmp_path):
     assert json.loads(outs[1][0])["total"] > 0
     final = run("--archive", root, "search", "*", "--json", "--limit", "1")
     assert json.loads(final.stdout)["total"] == 300
+
+
+@pytest.mark.parametrize("command", [["search", "emir"], ["themes"], ["stats"], ["show", "synthetic-en-executions"]])
+def test_a_broken_vocabulary_is_one_line_and_leaves_the_index_as_it_was(fixture_archive, command):
+    assert run("--archive", fixture_archive, "index").exit_code == 0
+    home = fixture_archive / ".counterbrief"
+    live = (home / "current").read_text()
+    vocab = fixture_archive / "vocabulary.yml"
+    good = vocab.read_text()
+    vocab.write_text("- id: [\n")
+    result = run("--archive", fixture_archive, *command)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.splitlines() == ["Error: vocabulary.yml:1: bad YAML: did not find expected node content; "
+                                          "check the indentation, colons and quoting on this line; "
+                                          "fix vocabulary.yml (counterbrief check)"]
+    assert (home / "current").read_text() == live and sorted(p.name for p in home.glob("index-*")) == [live]
+    vocab.write_text(good)
+    assert run("--archive", fixture_archive, *command).exit_code == 0
+
+
+def test_a_flawed_vocabulary_is_a_warning_and_search_goes_on(fixture_archive):
+    vocab = fixture_archive / "vocabulary.yml"
+    vocab.write_text(vocab.read_text() + "- id: regret\n  label: Regret again\n")
+    result = run("--archive", fixture_archive, "search", "emir", "--json")
+    assert result.exit_code == 0
+    assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["synthetic-en-executions"]
+    assert "warning: vocabulary.yml:49: theme 'regret' is defined twice; keep one" in result.stderr

@@ -10,7 +10,8 @@ from .select import Options, brief_date, build_context, choose, levels
 
 def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
           source_date_epoch: Optional[str] = None) -> dict[str, Any]:
-    """The brief's context. ``index`` is a search.Index the caller has just brought up to date."""
+    """The brief's context, from ``index`` (a search.Index) as it is: ``cli.fresh_answer`` decides
+    whether it was fresh enough to keep. Reads files but writes nothing."""
     from .search import SearchRequest, gated_profiles, search
     from .validate import SnapshotCache, check_story
 

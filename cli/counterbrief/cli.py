@@ -162,7 +162,7 @@ def add(ctx, source_file, sid, title, alias, role, origin, joined, left, now, gr
     """
     from .curate import NewStory, add_story
     from .errors import UsageProblem
-    from .validate import check_story, load_vocabulary, SnapshotCache
+    from .validate import check_story, usable_vocabulary, SnapshotCache
 
     archive = get_archive(ctx)
     if archive.bundled and not (archive.root / ".git").exists() and "site-packages" in str(archive.root):
@@ -181,7 +181,7 @@ def add(ctx, source_file, sid, title, alias, role, origin, joined, left, now, gr
     missing = [f"--{n}" for n, v in (("alias", alias), ("title", title)) if not v]
     if missing:
         raise UsageProblem(f"missing {', '.join(missing)}", fix="give them as options, or run add in a terminal to be asked")
-    vocabulary, _ = load_vocabulary(archive)
+    vocabulary, _ = usable_vocabulary(archive)
     new = NewStory(source_file=source_file, alias=alias, title=title, themes=[t for t in themes if t], quotes=quotes,
                    id=sid, group=group, language=language, role=role, origin=origin, joined=joined, left=left, now=now,
                    outlet=outlet, source_title=source_title, author=author, published=published, url=url, via=via,
@@ -331,11 +331,16 @@ def themes(ctx, as_json) -> None:
 
 # --------------------------------------------------------------------------- index / search
 
-def open_index(ctx: click.Context, rebuild: bool = False, scan: Optional[dict] = None):
-    """The archive's index, brought up to date; progress on stderr when it is a terminal."""
+def new_index(ctx: click.Context):
+    """The archive's search index object; what it has to say goes to stderr."""
     from .search import Index
 
-    index = Index(get_archive(ctx), notice=lambda line: echo(line, err=True))
+    return Index(get_archive(ctx), notice=lambda line: echo(line, err=True))
+
+
+def open_index(ctx: click.Context, rebuild: bool = False, scan: Optional[dict] = None):
+    """The archive's index, brought up to date; progress on stderr when it is a terminal."""
+    index = new_index(ctx)
     bar = None
 
     def progress(done: int, total: int) -> None:
@@ -372,9 +377,7 @@ def fresh_answer(ctx: click.Context, compute):
     scan = None
     try:
         if probe.started:
-            from .search import Index
-
-            index = Index(get_archive(ctx), notice=lambda line: echo(line, err=True))
+            index = new_index(ctx)
             try:
                 answer, failure = compute(index), None
             except CounterbriefError as e:
@@ -502,7 +505,7 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     from .load import bundled_root
     from .recipe import adhoc_recipe, load_recipe
     from .select import Options
-    from .validate import load_vocabulary
+    from .validate import usable_vocabulary
     from .write import BINARY, WRITERS, Templates, format_for, write_atomic
 
     fmt = format_for(output, fmt)
@@ -511,9 +514,7 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     if output is not None and not output.resolve().parent.is_dir():   # before any work is done
         raise UsageProblem(f"{output.parent}: folder does not exist", fix="create it or choose another -o path")
     archive = get_archive(ctx)
-    vocabulary, vocab_problems = load_vocabulary(archive)
-    if vocab_problems:
-        raise CounterbriefError(str(vocab_problems[0]), fix="fix vocabulary.yml (counterbrief check)")
+    vocabulary, _ = usable_vocabulary(archive, strict=True)
     if recipe_file is not None:
         if themes or query:
             raise UsageProblem("give a recipe or --theme/--query, not both", fix="put the messages in the recipe")

@@ -22,8 +22,10 @@ from typing import Any, Callable, Iterable, Optional
 from . import load
 from .errors import Problem, UsageProblem
 from .model import Archive, Story, Theme
-from .state import SCHEMA_VERSION, current_folder, index_home, read_stat, stat_signature
+from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
+                    why_unusable, write_stat)
 from .text import (ARABIC_STOP_WORDS, arabic_light_stem, arabic_normalise, is_arabic, redactor)
+
 SNIPPET_SOURCE_CHARS = 1500
 LANG_FIELDS = {"en": "text_en", "fr": "text_fr", "ar": "text_ar"}
 OTHER_FIELD = "text_xx"
@@ -222,33 +224,18 @@ class _StatTable:
 
     @classmethod
     def read(cls, folder: Path, last: Optional["_StatTable"]) -> "_StatTable":
-        try:
-            st = (folder / "stat.bin").stat()
-            signature = (st.st_ino, st.st_size, st.st_mtime_ns)
-        except OSError:
-            return cls(folder, (), None)
-        if last is not None and last.folder == folder and last.signature == signature:
+        if last is not None and last.folder == folder and last.signature and last.signature == stat_signature(folder):
             return last
-        return cls(folder, signature, read_stat(folder))
+        return cls(folder, *read_stat_signed(folder))
 
 
 @dataclass
 class Manifest:
-    """What one index folder was built from. Stored with marshal: read on every search, so it must be quick."""
+    """What one index folder was built from, read by updates (a search reads only stat.bin). Stored with marshal."""
 
     stat: dict[str, tuple] = field(default_factory=dict)     # rel -> (size, mtime_ns), compared as a whole
     hashes: dict[str, bytes] = field(default_factory=dict)   # rel -> sha1 digest, to tell a touch from an edit
     stories: dict[str, tuple] = field(default_factory=dict)  # rel -> (id, ok, snapshot, redact names)
-
-    @staticmethod
-    def why_unusable(folder: Path) -> str:
-        try:
-            version, _ = marshal.loads((folder / "stat.bin").read_bytes())
-            if version != SCHEMA_VERSION:
-                return "the search index was made by another version of counterbrief"
-        except (OSError, ValueError, EOFError, TypeError):
-            pass
-        return "the search index was unreadable"
 
     @classmethod
     def read(cls, folder: Path, stat: Optional[dict] = None) -> Optional["Manifest"]:
@@ -267,7 +254,7 @@ class Manifest:
         # manifest.bin first, stat.bin last: stat.bin is what says "this index is fresh".
         write_atomic(folder / "manifest.bin", marshal.dumps(
             {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": self.stories}))
-        write_atomic(folder / "stat.bin", marshal.dumps((SCHEMA_VERSION, self.stat)))
+        write_stat(folder, self.stat)
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
         self.stat[rel] = stat
@@ -308,7 +295,7 @@ class Index:
         self._mixed = False                              # it read from two different writes of the index
 
     def vocabulary(self) -> dict:
-        """The archive's vocabulary, read once per process (problems are check's business).
+        """The archive's vocabulary, read once per process; an unusable one is an error, a flawed one a warning.
 
         A search reads it from the live index folder's ``vocabulary.bin`` while vocabulary.yml
         has the size and time recorded there: parsing YAML costs more than the whole query.
@@ -316,10 +303,12 @@ class Index:
         if self._vocabulary is None:
             self._vocabulary = self._cached_vocabulary()
         if self._vocabulary is None:
-            from .validate import load_vocabulary
+            from .validate import usable_vocabulary
 
             self._vocabulary_stat = _file_stat(self.archive.vocabulary_path)   # before reading it
-            self._vocabulary, _ = load_vocabulary(self.archive)
+            self._vocabulary, problems = usable_vocabulary(self.archive)
+            if problems:
+                self.notice(f"warning: {problems[0]}; run 'counterbrief check' for all")
         return self._vocabulary
 
     def _cached_vocabulary(self) -> Optional[dict]:
@@ -374,11 +363,12 @@ class Index:
             folder = self._current()
             if not rebuild and not self._stale(folder, scan):
                 return IndexReport(total=-1)
+            self.vocabulary()   # an unusable vocabulary stops here, before anything is written
             if rebuild or folder is None:
                 return self._rebuild(scan, progress)
             manifest = Manifest.read(folder, self._table.stat if self._table else None)
             if manifest is None:
-                self.notice(f"{self.home}: {Manifest.why_unusable(folder)}; rebuilding it")
+                self.notice(f"{self.home}: {why_unusable(folder)}; rebuilding it")
                 return self._rebuild(scan, progress)
             try:
                 return self._update(folder, manifest, scan, progress)

@@ -61,6 +61,23 @@ def read_stat_signed(folder: Path) -> tuple[tuple, Optional[dict]]:
         return (), None
 
 
+def write_stat(folder: Path, stat: dict) -> None:
+    """Write the table last, after the commit it describes: stat.bin is what says "this index is fresh"."""
+    from .write import write_atomic
+
+    write_atomic(folder / "stat.bin", marshal.dumps((SCHEMA_VERSION, stat)))
+
+
+def why_unusable(folder: Path) -> str:
+    try:
+        version, _ = marshal.loads((folder / "stat.bin").read_bytes())
+        if version != SCHEMA_VERSION:
+            return "the search index was made by another version of counterbrief"
+    except (OSError, ValueError, EOFError, TypeError):
+        pass
+    return "the search index was unreadable"
+
+
 def stat_signature(folder: Path) -> tuple:
     try:
         st = (folder / "stat.bin").stat()

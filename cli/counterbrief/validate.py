@@ -152,6 +152,18 @@ def load_vocabulary(archive: Archive) -> tuple[dict[str, Theme], list[Problem]]:
     return themes, problems
 
 
+def usable_vocabulary(archive: Archive, strict: bool = False) -> tuple[dict[str, Theme], list[Problem]]:
+    """The vocabulary for a command that works with it: one clear error if it cannot be used.
+
+    An unreadable vocabulary is never silently an empty one (every story would then fail with
+    "unknown theme"); ``strict`` refuses any problem at all (a brief is handed on).
+    """
+    themes, problems = load_vocabulary(archive)
+    if problems and (strict or not themes):
+        raise CounterbriefError(str(problems[0]), fix="fix vocabulary.yml (counterbrief check)")
+    return themes, problems
+
+
 @dataclass
 class Loaded:
     """What the archive holds that can be used, and what is wrong with the rest."""

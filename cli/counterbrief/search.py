@@ -445,7 +445,7 @@ class Index:
         # Progress runs over two passes: checking every story, then adding it to the index.
         steps = 2 * len(todo)
         step = (lambda n, _total: progress(n, steps)) if progress else None
-        if len(todo) > PARALLEL_CHECK_FROM:
+        if len(todo) > PARALLEL_CHECK_FROM and hasattr(os, "fork"):   # the pool's workers are forked
             parsed = _check_in_pool(self.archive, vocabulary, todo, step)
         else:
             parsed = {}

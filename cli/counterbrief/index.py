@@ -1,0 +1,418 @@
+"""The search index's life: where it is, when it is stale, building and updating it, opening it.
+
+The index lives in ``ARCHIVE/.counterbrief/`` (or the user's cache for a read-only bundled
+archive). ``current`` names the live index folder; each index folder holds the whoosh files,
+``stat.bin`` (the size and mtime of every file it was built from), ``manifest.bin`` (their
+hashes and what each story contributed) and ``facets.bin`` (facet values per segment). Every
+command first compares the archive with ``stat.bin`` and indexes only what changed, under a file
+lock; a full rebuild is made in a new folder and switched in by replacing ``current``
+atomically, so readers never see a half-built index and a killed build leaves the old one.
+"""
+from __future__ import annotations
+
+import marshal
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from . import load
+from .errors import Problem
+from .facets import write_facet_cache
+from .model import Archive, Theme
+from .schema import _schema, story_document
+from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
+                    why_unusable, write_stat)
+from .text import redactor
+
+Progress = Optional[Callable[[int, int], None]]   # (done, total)
+Notice = Optional[Callable[[str], None]]           # one line for the user (stderr)
+
+
+def _file_stat(path: Path) -> Optional[tuple]:
+    try:
+        st = path.stat()
+        return (st.st_size, st.st_mtime_ns)
+    except OSError:
+        return None
+
+
+def _hash(path: Path) -> bytes:
+    import hashlib
+
+    try:
+        return hashlib.sha1(path.read_bytes()).digest()
+    except OSError:
+        return b""
+
+
+PARALLEL_CHECK_FROM = 2000
+_POOL_STATE: dict = {}
+
+
+def _pool_init(archive: Archive, vocabulary) -> None:
+    from .validate import SnapshotCache
+
+    _POOL_STATE.update(archive=archive, vocabulary=vocabulary, snapshots=SnapshotCache(archive))
+
+
+def _pool_check(rel: str):
+    from .validate import check_story
+
+    st = _POOL_STATE
+    return rel, check_story(st["archive"].root / rel, st["archive"], st["vocabulary"], st["snapshots"])
+
+
+def _check_in_pool(archive: Archive, vocabulary, todo: list[str], progress: Progress) -> dict:
+    """Parse and validate many stories on every core: a full build spends a third of its time here."""
+    import multiprocessing
+
+    parsed = {}
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(os.cpu_count() or 2, initializer=_pool_init, initargs=(archive, vocabulary)) as pool:
+        for n, (rel, result) in enumerate(pool.imap_unordered(_pool_check, todo, chunksize=100), 1):
+            parsed[rel] = result
+            if progress:
+                progress(n, len(todo))
+    return parsed
+
+
+@dataclass
+class _StatTable:
+    """stat.bin as read, with the file's own signature: re-read only when another process wrote it."""
+
+    folder: Path
+    signature: tuple
+    stat: Optional[dict]
+
+    @classmethod
+    def read(cls, folder: Path, last: Optional["_StatTable"]) -> "_StatTable":
+        if last is not None and last.folder == folder and last.signature and last.signature == stat_signature(folder):
+            return last
+        return cls(folder, *read_stat_signed(folder))
+
+
+@dataclass
+class Manifest:
+    """What one index folder was built from, read by updates (a search reads only stat.bin). Stored with marshal."""
+
+    stat: dict[str, tuple] = field(default_factory=dict)     # rel -> (size, mtime_ns), compared as a whole
+    hashes: dict[str, bytes] = field(default_factory=dict)   # rel -> sha1 digest, to tell a touch from an edit
+    stories: dict[str, tuple] = field(default_factory=dict)  # rel -> (id, ok, snapshot, redact names)
+
+    @classmethod
+    def read(cls, folder: Path, stat: Optional[dict] = None) -> Optional["Manifest"]:
+        stat = stat if stat is not None else read_stat(folder)
+        try:
+            data = marshal.loads((folder / "manifest.bin").read_bytes())
+            if stat is None or data.get("version") != SCHEMA_VERSION:
+                return None
+            return cls(stat, data["hashes"], data["stories"])
+        except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
+            return None
+
+    def write(self, folder: Path) -> None:
+        from .write import write_atomic
+
+        # manifest.bin first, stat.bin last: stat.bin is what says "this index is fresh".
+        write_atomic(folder / "manifest.bin", marshal.dumps(
+            {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": self.stories}))
+        write_stat(folder, self.stat)
+
+    def record(self, rel: str, stat: tuple, root: Path) -> None:
+        self.stat[rel] = stat
+        self.hashes[rel] = _hash(root / rel)
+
+    def forget(self, rel: str) -> None:
+        self.stat.pop(rel, None)
+        self.hashes.pop(rel, None)
+
+    def redact_names(self) -> list[str]:
+        return sorted({n for _, _, _, names in self.stories.values() for n in names})
+
+
+# ----------------------------------------------------------------------------- the index
+
+@dataclass
+class IndexReport:
+    indexed: int = 0
+    removed: int = 0
+    skipped: list = field(default_factory=list)   # Problems of stories left out
+    rebuilt: bool = False
+    total: int = 0
+
+
+class Index:
+    """The archive's search index: always brought up to date before it is read."""
+
+    def __init__(self, archive: Archive, notice: Notice = None):
+        self.archive = archive
+        self.home = index_home(archive)
+        self.notice = notice or (lambda line: None)
+        self.facet_cache: Optional[dict] = None   # set when this process just wrote it
+        self._table: Optional[_StatTable] = None  # the last stat.bin read, kept to read it only once
+        self._vocabulary: Optional[dict] = None
+        self._vocabulary_stat: Optional[tuple] = None   # (size, mtime) of the vocabulary.yml read
+        self.opened: Optional[Path] = None               # the index folder this object has read from,
+        self.opened_signature: tuple = ()                # and its stat.bin's signature just before
+        self._mixed = False                              # it read from two different writes of the index
+
+    def vocabulary(self) -> dict:
+        """The archive's vocabulary, read once per process; an unusable one is an error, a flawed one a warning.
+
+        A search reads it from the live index folder's ``vocabulary.bin`` while vocabulary.yml
+        has the size and time recorded there: parsing YAML costs more than the whole query.
+        """
+        if self._vocabulary is None:
+            self._vocabulary = self._cached_vocabulary()
+        if self._vocabulary is None:
+            from .validate import usable_vocabulary
+
+            self._vocabulary_stat = _file_stat(self.archive.vocabulary_path)   # before reading it
+            self._vocabulary, problems = usable_vocabulary(self.archive)
+            if problems:
+                self.notice(f"warning: {problems[0]}; run 'counterbrief check' for all")
+        return self._vocabulary
+
+    def _cached_vocabulary(self) -> Optional[dict]:
+        folder = self._current()
+        if folder is None:
+            return None
+        try:
+            version, stat, rows = marshal.loads((folder / "vocabulary.bin").read_bytes())
+            if version != SCHEMA_VERSION or stat is None or stat != _file_stat(self.archive.vocabulary_path):
+                return None
+            self._vocabulary_stat = stat
+            return {row[0]: Theme(row[0], row[1], row[2], list(row[3])) for row in rows}
+        except (OSError, ValueError, EOFError, TypeError, IndexError):
+            return None
+
+    def _write_vocabulary_cache(self, folder: Path) -> None:
+        from .write import write_atomic
+
+        if self._vocabulary_stat is not None:   # the size and time of the vocabulary.yml that was read
+            rows = [(t.id, t.label, t.definition, list(t.synonyms)) for t in self._vocabulary.values()]
+            write_atomic(folder / "vocabulary.bin", marshal.dumps((SCHEMA_VERSION, self._vocabulary_stat, rows)))
+
+    # -- locations
+    def _current(self) -> Optional[Path]:
+        return current_folder(self.home)
+
+    def _lock(self):
+        from filelock import FileLock
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.home / "lock"), timeout=600)
+
+    # -- freshness
+    def _stale(self, folder: Optional[Path], scan: dict) -> bool:
+        if folder is None:
+            return True
+        self._table = _StatTable.read(folder, self._table)
+        return self._table.stat != scan
+
+    def fresh(self, progress: Progress = None, rebuild: bool = False, scan: Optional[dict] = None) -> IndexReport:
+        """Bring the index up to date (or rebuild it) and return what was done.
+
+        ``scan`` is the archive's (size, mtime) table when a probe has just taken it.
+        """
+        scan = scan if scan is not None else load.scan_archive(self.archive)
+        if not rebuild and not self._stale(self._current(), scan):
+            return IndexReport(total=-1)   # unchanged; not counted, to keep searches quick
+        with self._lock():
+            # Another process may have done the work while we waited for the lock. The scan taken
+            # before the lock is kept: a file changed since then differs from the recorded table
+            # and is picked up by the next command.
+            folder = self._current()
+            if not rebuild and not self._stale(folder, scan):
+                return IndexReport(total=-1)
+            self.vocabulary()   # an unusable vocabulary stops here, before anything is written
+            if rebuild or folder is None:
+                return self._rebuild(scan, progress)
+            manifest = Manifest.read(folder, self._table.stat if self._table else None)
+            if manifest is None:
+                self.notice(f"{self.home}: {why_unusable(folder)}; rebuilding it")
+                return self._rebuild(scan, progress)
+            try:
+                return self._update(folder, manifest, scan, progress)
+            except Exception:  # noqa: BLE001 - a damaged index is rebuilt, never a dead end
+                self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
+                return self._rebuild(scan, progress)
+
+    def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
+        from whoosh import index
+
+        name = f"index-{os.getpid()}-{os.urandom(4).hex()}"
+        folder = self.home / name
+        folder.mkdir(parents=True)
+        ix = index.create_in(str(folder), _schema())
+        manifest = Manifest()
+        paths = sorted(rel for rel in scan if rel.startswith("stories/"))
+        report = self._index_paths(ix, manifest, paths, scan, progress, rebuild=True)
+        report.rebuilt = True
+        manifest.write(folder)
+        # The switch: one atomic rename; until then readers use the old index.
+        tmp = self.home / f".current.{os.getpid()}"
+        tmp.write_text(name, encoding="utf-8")
+        os.replace(tmp, self.home / "current")
+        self._sweep(keep=folder)
+        return report
+
+    def _sweep(self, keep: Path) -> None:
+        """Remove index folders other than the live one (old ones, and those of killed builds)."""
+        for folder in self.home.glob("index-*"):
+            if folder != keep:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def _update(self, folder: Path, manifest: Manifest, scan: dict, progress: Progress) -> IndexReport:
+        from whoosh import index
+
+        changed = set()
+        for rel, stat in scan.items():
+            if manifest.stat.get(rel) != stat:
+                digest = _hash(self.archive.root / rel)
+                if manifest.hashes.get(rel) == digest:
+                    manifest.stat[rel] = stat      # touched, not changed
+                else:
+                    changed.add(rel)
+        removed = set(manifest.stat) - set(scan)
+        if "vocabulary.yml" in changed | removed:
+            self.notice("the vocabulary changed; rebuilding the search index")
+            return self._rebuild(scan, progress)
+        stories = {rel for rel in changed | removed if rel.startswith("stories/")}
+        touched_sources = {rel for rel in changed | removed if rel.startswith("sources/")}
+        # Stories quoting a changed source are checked again; so is every story that failed, since
+        # what it lacked (a source, a unique id) may be what just changed. Failed stories are few.
+        stories |= {rel for rel, (_, ok, snapshot, _) in manifest.stories.items()
+                    if rel in scan and (snapshot in touched_sources or not ok)}
+        ix = index.open_dir(str(folder))
+        before_redact = manifest.redact_names()
+        report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)
+        for rel in removed:
+            manifest.forget(rel)
+        if manifest.redact_names() != before_redact:
+            # A redaction list changed: every stored text must be redacted anew.
+            self.notice("a redaction list changed; rebuilding the search index")
+            return self._rebuild(scan, progress)
+        manifest.write(folder)
+        return report
+
+    def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,
+                     rebuild: bool) -> IndexReport:
+        from .validate import SnapshotCache, check_story, declared_redactions
+
+        vocabulary = self.vocabulary()
+        snapshots = SnapshotCache(self.archive)
+        report = IndexReport()
+        todo = [rel for rel in paths if rel in scan]
+        # Progress runs over two passes: checking every story, then adding it to the index.
+        steps = 2 * len(todo)
+        step = (lambda n, _total: progress(n, steps)) if progress else None
+        if len(todo) > PARALLEL_CHECK_FROM and hasattr(os, "fork"):   # the pool's workers are forked
+            parsed = _check_in_pool(self.archive, vocabulary, todo, step)
+        else:
+            parsed = {}
+            for n, rel in enumerate(todo, 1):
+                parsed[rel] = check_story(self.archive.root / rel, self.archive, vocabulary, snapshots)
+                if step:
+                    step(n, steps)
+        # Duplicate ids, in file order, against the stories already indexed and kept.
+        ids = {sid: rel for rel, (sid, ok, _, _) in manifest.stories.items() if ok and rel not in paths and sid}
+        for rel in todo:
+            story, problems = parsed[rel]
+            if story is None:
+                continue
+            other = ids.setdefault(story.id, rel)
+            if other != rel:
+                problems = problems + [Problem(rel, story.lines.get("id"), f"duplicate id '{story.id}', also used by "
+                                               f"{other}; give each story its own id")]
+                parsed[rel] = (None, problems)
+        # Redaction is archive-wide: the names of every story, kept or changed.
+        for rel, (story, _) in parsed.items():
+            manifest.stories[rel] = ((story.id, True, story.source.get("snapshot", ""), tuple(story.redact))
+                                     if story else ("", False, "", tuple(declared_redactions(self.archive.root / rel))))
+        for rel in paths:
+            if rel not in scan:
+                manifest.stories.pop(rel, None)
+        redact = redactor(manifest.redact_names())
+        # Plain (not compound) segment files are memory-mapped when read: a search then reads only
+        # the stored fields of the hits it shows, instead of copying a compound file's part.
+        if rebuild and len(paths) > 2000:
+            writer = ix.writer(procs=2, limitmb=1024, multisegment=True, compound=False)
+        else:
+            writer = ix.writer(limitmb=512, compound=False)
+        try:
+            for rel in paths:
+                if not rebuild:
+                    writer.delete_by_term("path", rel)
+                story, problems = parsed.get(rel, (None, []))
+                if story is not None:
+                    writer.add_document(**story_document(story, rel, redact))
+                    report.indexed += 1
+                    if step:
+                        step(len(todo) + report.indexed, steps)
+                elif rel in scan:
+                    report.skipped.extend(p for p in problems if p.severity == "error")
+                else:
+                    report.removed += 1
+                if rel in scan:
+                    manifest.record(rel, scan[rel], self.archive.root)
+            for rel, stat in scan.items():
+                if not rel.startswith("stories/") and manifest.stat.get(rel) != stat:
+                    manifest.record(rel, stat, self.archive.root)
+            writer.commit(optimize=False)
+        except BaseException:
+            writer.cancel()
+            raise
+        report.total = sum(1 for _, ok, _, _ in manifest.stories.values() if ok)
+        self.facet_cache = write_facet_cache(ix)
+        self._write_vocabulary_cache(Path(ix.storage.folder))
+        return report
+
+    # -- reading
+    def _note_read(self, folder: Path) -> None:
+        """Remember which index (folder and write of stat.bin) an answer is read from.
+
+        A probe's verdict covers an answer only if every read came from the one index it
+        compared with the archive (``state.Verdict.covers``).
+        """
+        seen = (folder, stat_signature(folder))
+        if self.opened is None and not self._mixed:
+            self.opened, self.opened_signature = seen
+        elif seen != (self.opened, self.opened_signature):
+            self._mixed, self.opened, self.opened_signature = True, None, ()
+
+    def manifest(self) -> Optional[Manifest]:
+        """The live index's manifest (as of the last update)."""
+        folder = self._current()
+        if folder is None:
+            return None
+        self._note_read(folder)
+        return Manifest.read(folder)
+
+    def redact_names(self) -> list[str]:
+        """Every name any story of the archive asks to redact."""
+        manifest = self.manifest()
+        return manifest.redact_names() if manifest else []
+
+    def open(self):
+        """(index, searcher) on the live index; a damaged index is rebuilt first, with one line saying so.
+
+        The searcher is opened here, once: opening a reader is most of the cost of opening an index.
+        """
+        from whoosh import index
+
+        folder = self._current()
+        if folder is not None:
+            try:
+                self._note_read(folder)
+                ix = index.open_dir(str(folder))
+                return ix, ix.searcher()
+            except Exception:  # noqa: BLE001
+                self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
+        self.fresh(rebuild=True)
+        folder = self._current()
+        self._note_read(folder)
+        ix = index.open_dir(str(folder))
+        return ix, ix.searcher()

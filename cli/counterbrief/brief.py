@@ -16,6 +16,7 @@ def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
     from .validate import SnapshotCache, check_story
 
     archive = index.archive
+    redact = index.redactor()   # first: a redact list that cannot be read stops the brief here
     recipe.date = brief_date(recipe.date, source_date_epoch, dt.date.today().isoformat())
     profiles = gated_profiles(index, levels(recipe), options.include_synthetic)
     if options.only_ids:
@@ -46,4 +47,4 @@ def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
     files = [(archive.rel(p), p.read_bytes()) for p in used]
     if archive.vocabulary_path.is_file():
         files.append(("vocabulary.yml", archive.vocabulary_path.read_bytes()))
-    return build_context(recipe, chosen, index.redact_names(), files)
+    return build_context(recipe, chosen, redact, files)

@@ -260,7 +260,6 @@ def show(ctx, story_id, as_json, notes) -> None:
     from . import present
     from .errors import UsageProblem
     from .report import story_record
-    from .text import redactor
     from .validate import SnapshotCache, check_story, did_you_mean
 
     archive = get_archive(ctx)
@@ -271,11 +270,15 @@ def show(ctx, story_id, as_json, notes) -> None:
         raise UsageProblem(f"no story '{story_id}'", fix=hint or "list ids with 'counterbrief search \"*\"'")
     # Redaction is archive-wide: the fresh index knows every story's names, so one file is read, not all.
     def compute(index):
+        redact = index.redactor()   # first: a redact list that cannot be read stops here
         story, problems = check_story(path, archive, index.vocabulary(), SnapshotCache(archive))
         if story is None:
-            raise UsageProblem(f"story '{story_id}' has errors: {problems[0]}",
+            raise UsageProblem(redact.text(f"story '{story_id}' has errors: {problems[0]}"),
                                fix="fix it, then run counterbrief check")
-        return story_record(story, redactor(index.redact_names()), include_notes=notes)
+        if redact.finds(story.id):
+            raise UsageProblem(f"story '{story_id}' has an id that holds a name listed under redact",
+                               fix="rename it (counterbrief check says more)")
+        return story_record(story, redact, include_notes=notes)
 
     record = fresh_answer(ctx, compute)
     if as_json:
@@ -301,8 +304,9 @@ def stats(ctx, as_json) -> None:
     from .search import story_profiles
 
     def compute(index):
+        redact = index.redactor()
         profiles, bad = story_profiles(index)
-        return report.stats(str(index.archive.root), profiles, bad, index.vocabulary()), bad
+        return redact(report.stats(str(index.archive.root), profiles, bad, index.vocabulary())), bad
 
     data, bad = fresh_answer(ctx, compute)
     if bad:
@@ -325,7 +329,7 @@ def themes(ctx, as_json) -> None:
 
     from .search import story_profiles
 
-    rows = fresh_answer(ctx, lambda index: report.themes(index.vocabulary(), story_profiles(index)[0]))
+    rows = fresh_answer(ctx, lambda index: index.redactor()(report.themes(index.vocabulary(), story_profiles(index)[0])))
     emit_json(rows) if as_json else echo(present.themes(rows))
 
 
@@ -356,8 +360,10 @@ def open_index(ctx: click.Context, rebuild: bool = False, scan: Optional[dict] =
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    for problem in report.skipped:
-        echo(f"skipped {problem}", err=True)
+    if report.skipped:
+        redact = index.redaction().redactor   # what is known, even when a list cannot be read
+        for problem in report.skipped:
+            echo(redact.text(f"skipped {problem}"), err=True)
     return index, report
 
 

@@ -24,10 +24,12 @@ from .model import Archive, Theme
 from .schema import _schema, story_document
 from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
                     why_unusable, write_stat)
-from .text import redactor
+from .redact import ArchiveRedaction, Redactor, Unreadable, declared_names, index_key, redact_story
 
 Progress = Optional[Callable[[int, int], None]]   # (done, total)
 Notice = Optional[Callable[[str], None]]           # one line for the user (stderr)
+ID_HOLDS_NAME = ("the id holds a name listed under redact, and ids are shown everywhere; rename the file and its id "
+                 "(counterbrief add proposes a neutral one)")
 
 
 def _file_stat(path: Path) -> Optional[tuple]:
@@ -99,7 +101,8 @@ class Manifest:
 
     stat: dict[str, tuple] = field(default_factory=dict)     # rel -> (size, mtime_ns), compared as a whole
     hashes: dict[str, bytes] = field(default_factory=dict)   # rel -> sha1 digest, to tell a touch from an edit
-    stories: dict[str, tuple] = field(default_factory=dict)  # rel -> (id, ok, snapshot, redact names)
+    stories: dict[str, tuple] = field(default_factory=dict)  # rel -> (id, ok, snapshot, names as keyed hashes)
+    unreadable_lists: dict[str, str] = field(default_factory=dict)   # rel -> why its redact list cannot be read
 
     @classmethod
     def read(cls, folder: Path, stat: Optional[dict] = None) -> Optional["Manifest"]:
@@ -108,7 +111,7 @@ class Manifest:
             data = marshal.loads((folder / "manifest.bin").read_bytes())
             if stat is None or data.get("version") != SCHEMA_VERSION:
                 return None
-            return cls(stat, data["hashes"], data["stories"])
+            return cls(stat, data["hashes"], data["stories"], data["unreadable"])
         except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
             return None
 
@@ -117,7 +120,12 @@ class Manifest:
 
         # manifest.bin first, stat.bin last: stat.bin is what says "this index is fresh".
         write_atomic(folder / "manifest.bin", marshal.dumps(
-            {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": self.stories}))
+            {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": self.stories,
+             "unreadable": self.unreadable_lists}))
+        # The archive's protected names (hashed) and the stories whose list cannot be read, apart:
+        # every command reads this small file, never the whole manifest, to redact its output.
+        write_atomic(folder / "redact.bin", marshal.dumps(
+            (SCHEMA_VERSION, sorted(self.redact_entries()), sorted(self.unreadable().items()))))
         write_stat(folder, self.stat)
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
@@ -128,8 +136,13 @@ class Manifest:
         self.stat.pop(rel, None)
         self.hashes.pop(rel, None)
 
-    def redact_names(self) -> list[str]:
-        return sorted({n for _, _, _, names in self.stories.values() for n in names})
+    def redact_entries(self) -> set:
+        """Every protected name of the archive, as the keyed hashes of its words."""
+        return {e for *_, entries in self.stories.values() for e in entries}
+
+    def unreadable(self) -> dict[str, str]:
+        """Story files whose redact list cannot be read, and why."""
+        return dict(self.unreadable_lists)
 
 
 # ----------------------------------------------------------------------------- the index
@@ -188,11 +201,13 @@ class Index:
         except (OSError, ValueError, EOFError, TypeError, IndexError):
             return None
 
-    def _write_vocabulary_cache(self, folder: Path) -> None:
+    def _write_vocabulary_cache(self, folder: Path, redact: Redactor) -> None:
         from .write import write_atomic
 
         if self._vocabulary_stat is not None:   # the size and time of the vocabulary.yml that was read
-            rows = [(t.id, t.label, t.definition, list(t.synonyms)) for t in self._vocabulary.values()]
+            # Derived files hold no protected name: labels, definitions and synonyms are redacted.
+            rows = [(t.id, redact.text(t.label), redact.text(t.definition), redact(list(t.synonyms)))
+                    for t in self._vocabulary.values()]
             write_atomic(folder / "vocabulary.bin", marshal.dumps((SCHEMA_VERSION, self._vocabulary_stat, rows)))
 
     # -- locations
@@ -249,7 +264,11 @@ class Index:
         ix = index.create_in(str(folder), _schema())
         manifest = Manifest()
         paths = sorted(rel for rel in scan if rel.startswith("stories/"))
-        report = self._index_paths(ix, manifest, paths, scan, progress, rebuild=True)
+        # The names the old index knew: a story whose redact list has become unreadable keeps them.
+        old = self._current()
+        old_manifest = Manifest.read(old) if old is not None else None
+        previous = old_manifest.stories if old_manifest else {}
+        report = self._index_paths(ix, manifest, paths, scan, progress, rebuild=True, previous=previous)
         report.rebuilt = True
         manifest.write(folder)
         # The switch: one atomic rename; until then readers use the old index.
@@ -287,11 +306,11 @@ class Index:
         stories |= {rel for rel, (_, ok, snapshot, _) in manifest.stories.items()
                     if rel in scan and (snapshot in touched_sources or not ok)}
         ix = index.open_dir(str(folder))
-        before_redact = manifest.redact_names()
+        before_redact = manifest.redact_entries()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)
         for rel in removed:
             manifest.forget(rel)
-        if manifest.redact_names() != before_redact:
+        if manifest.redact_entries() != before_redact:
             # A redaction list changed: every stored text must be redacted anew.
             self.notice("a redaction list changed; rebuilding the search index")
             return self._rebuild(scan, progress)
@@ -299,8 +318,8 @@ class Index:
         return report
 
     def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,
-                     rebuild: bool) -> IndexReport:
-        from .validate import SnapshotCache, check_story, declared_redactions
+                     rebuild: bool, previous: Optional[dict] = None) -> IndexReport:
+        from .validate import SnapshotCache, check_story
 
         vocabulary = self.vocabulary()
         snapshots = SnapshotCache(self.archive)
@@ -328,14 +347,29 @@ class Index:
                 problems = problems + [Problem(rel, story.lines.get("id"), f"duplicate id '{story.id}', also used by "
                                                f"{other}; give each story its own id")]
                 parsed[rel] = (None, problems)
-        # Redaction is archive-wide: the names of every story, kept or changed.
+        # Redaction is archive-wide: the names of every story, kept or changed, as keyed hashes. A
+        # story whose list cannot be read keeps the names it had and is marked: outputs are refused.
+        key = index_key(self.home)
         for rel, (story, _) in parsed.items():
-            manifest.stories[rel] = ((story.id, True, story.source.get("snapshot", ""), tuple(story.redact))
-                                     if story else ("", False, "", tuple(declared_redactions(self.archive.root / rel))))
+            before = manifest.stories.get(rel) or (previous or {}).get(rel)
+            manifest.unreadable_lists.pop(rel, None)
+            try:
+                names = story.redact if story is not None else declared_names(self.archive.root / rel)
+                entries = tuple(sorted(Redactor.from_names(names, key).entries))
+            except Unreadable as e:
+                manifest.unreadable_lists[rel] = str(e)
+                entries = before[3] if before else ()
+            manifest.stories[rel] = ((story.id, True, story.source.get("snapshot", ""), entries)
+                                     if story else ("", False, "", entries))
         for rel in paths:
             if rel not in scan:
                 manifest.stories.pop(rel, None)
-        redact = redactor(manifest.redact_names())
+                manifest.unreadable_lists.pop(rel, None)
+        redact = Redactor.from_hashes(key, manifest.redact_entries())
+        for rel, (story, problems) in parsed.items():
+            if story is not None and redact.finds(story.id):
+                parsed[rel] = (None, problems + [Problem(rel, story.lines.get("id"), ID_HOLDS_NAME)])
+                manifest.stories[rel] = ("", False, "", manifest.stories[rel][3])
         # Plain (not compound) segment files are memory-mapped when read: a search then reads only
         # the stored fields of the hits it shows, instead of copying a compound file's part.
         if rebuild and len(paths) > 2000:
@@ -348,7 +382,7 @@ class Index:
                     writer.delete_by_term("path", rel)
                 story, problems = parsed.get(rel, (None, []))
                 if story is not None:
-                    writer.add_document(**story_document(story, rel, redact))
+                    writer.add_document(**story_document(redact_story(story, redact), rel))
                     report.indexed += 1
                     if step:
                         step(len(todo) + report.indexed, steps)
@@ -367,7 +401,7 @@ class Index:
             raise
         report.total = sum(1 for _, ok, _, _ in manifest.stories.values() if ok)
         self.facet_cache = write_facet_cache(ix)
-        self._write_vocabulary_cache(Path(ix.storage.folder))
+        self._write_vocabulary_cache(Path(ix.storage.folder), redact)
         return report
 
     # -- reading
@@ -391,10 +425,27 @@ class Index:
         self._note_read(folder)
         return Manifest.read(folder)
 
-    def redact_names(self) -> list[str]:
-        """Every name any story of the archive asks to redact."""
-        manifest = self.manifest()
-        return manifest.redact_names() if manifest else []
+    def redaction(self) -> ArchiveRedaction:
+        """The archive's protected names as this index knows them (from the small ``redact.bin``)."""
+        folder = self._current()
+        key = index_key(self.home)
+        if folder is None:
+            return ArchiveRedaction(Redactor.from_hashes(key, ()), {})
+        self._note_read(folder)
+        try:
+            version, entries, unreadable = marshal.loads((folder / "redact.bin").read_bytes())
+            if version != SCHEMA_VERSION:
+                raise ValueError("another version")
+            return ArchiveRedaction(Redactor.from_hashes(key, [tuple(e) for e in entries]), dict(unreadable))
+        except (OSError, ValueError, EOFError, TypeError):
+            # Without the list nothing may be shown: fail closed, and say how to mend it.
+            return ArchiveRedaction(Redactor.from_hashes(key, ()), {
+                str(folder / "redact.bin"): "the search index's list of protected names is missing or damaged; "
+                                            "run 'counterbrief index --rebuild'"})
+
+    def redactor(self) -> Redactor:
+        """The redactor every output goes through; one error instead if a redact list cannot be read."""
+        return self.redaction().require()
 
     def open(self):
         """(index, searcher) on the live index; a damaged index is rebuilt first, with one line saying so.

@@ -96,12 +96,12 @@ def _year(value: Optional[str]) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
-def story_document(story: Story, rel: str, redact) -> dict[str, Any]:
-    """What the index keeps of one story, with every redacted name already removed."""
-    r = redact
-    title, body, alias = r(story.title), r(story.body), r(story.speaker.get("alias", ""))
-    role, origin = r(story.speaker.get("role", "")), r(story.speaker.get("origin", ""))
-    quotes = [r(q.text) for q in story.quotes]
+def story_document(story: Story, rel: str) -> dict[str, Any]:
+    """What the index keeps of one story. The story comes redacted (``redact.redact_story``): no
+    protected name reaches a stored field, a column or an index term."""
+    title, body, alias = story.title, story.body, story.speaker.get("alias", "")
+    role, origin = story.speaker.get("role", ""), story.speaker.get("origin", "")
+    quotes = [q.text for q in story.quotes]
     text = "\n".join([title, alias, role, origin, body, *quotes])
     themes = story.all_themes()
     year = _year(story.source.get("published"))
@@ -109,9 +109,9 @@ def story_document(story: Story, rel: str, redact) -> dict[str, Any]:
         "id": story.id, "title": title, "speaker": alias, "role": role, "origin": origin, "group": story.group,
         "language": story.language, "themes": story.themes, "year": year, "status": story.status,
         "sensitivity": story.sensitivity, "synthetic": story.synthetic, "content_warnings": story.content_warnings,
-        "outlet": r(story.source.get("outlet", "")), "author": r(story.source.get("author", "")),
+        "outlet": story.source.get("outlet", ""), "author": story.source.get("author", ""),
         "published": story.source.get("published", ""), "url": story.source.get("url", ""),
-        "via": r(story.source.get("via", "")),
+        "via": story.source.get("via", ""),
         # for brief selection, which ranks accounts from the index before reading any file
         "all_themes": themes, "snapshot": story.source.get("snapshot", ""), "path": rel,
     }

@@ -157,6 +157,7 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
 
     raw = req.query.strip()
     check_query(raw)
+    redact = index.redactor()   # stored text was redacted when indexed; output is redacted again
     ix, searcher = index.open()
     qstring = _RANGE.sub(r"\1:[\2 TO \3]", raw)
     if qstring in ("", "*"):
@@ -181,7 +182,7 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
         facets = _facets(ix, searcher, docs, index.facet_cache) if req.facets else {}
         suggestion = _suggest(searcher, schema, raw) if total < 3 and raw not in ("", "*") else None
         limit = req.limit
-    return SearchResult(raw, total, hits, facets, suggestion, req.page, limit)
+    return SearchResult(raw, total, redact(hits), redact(facets), redact(suggestion), req.page, limit)
 
 
 def gated_profiles(index: Index, levels: set[str], include_synthetic: bool) -> list[dict]:

@@ -10,7 +10,6 @@ from typing import Any, Callable, Optional
 
 from . import __version__
 from .model import Quote, Recipe, Story
-from .text import redactor
 
 DO_NO_HARM = [
     "Do not show, link to or describe the group's own videos, images or publications; quote the people who left.",
@@ -134,7 +133,7 @@ def citation_key(story: Story) -> tuple:
     return (s.get("outlet", ""), s.get("title", ""), s.get("published", ""), s.get("snapshot", ""))
 
 
-def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact_names: list[str],
+def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callable[[Any], Any],
                   archive_files: list[tuple[str, bytes]]) -> dict[str, Any]:
     """The brief as data. Curator notes never enter it; redacted names are replaced everywhere."""
     citations: dict[tuple, dict[str, Any]] = {}
@@ -192,7 +191,7 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact_names: l
                        "archive_fingerprint": fingerprint.hexdigest(), "tool_version": __version__,
                        "date": recipe.date, "stories": sorted(used)},
     }
-    return redactor(redact_names)(context)
+    return redact(context)
 
 
 def brief_date(recipe_date: str, source_date_epoch: Optional[str], today: str) -> str:

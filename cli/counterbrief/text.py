@@ -1,8 +1,9 @@
-"""Text rules shared by every stage: what "verbatim" allows, and redaction."""
+"""Text rules shared by every stage: what "verbatim" allows, citations, slugs, Arabic analysis.
+
+Redaction is ``redact.py``."""
 from __future__ import annotations
 
 import re
-from typing import Iterable
 
 # STORY-FORMAT.md: verbatim allows only runs of white space, straight versus typographic
 # quotes and apostrophes, and the case of the first letter.
@@ -27,28 +28,6 @@ def find_verbatim(quote: str, snapshot_normalised: str) -> bool:
     first = q[0]
     swapped = first.lower() if first.isupper() else first.upper()
     return swapped != first and (swapped + q[1:]) in snapshot_normalised
-
-
-REDACTED = "[redacted]"
-
-
-def redactor(names: Iterable[str]):
-    """A function that replaces every listed name (any case) with [redacted]."""
-    names = sorted({n.strip() for n in names if isinstance(n, str) and n.strip()}, key=len, reverse=True)
-    if not names:
-        return lambda s: s
-    pattern = re.compile("|".join(re.escape(n) for n in names), re.IGNORECASE)
-
-    def apply(value):
-        if isinstance(value, str):
-            return pattern.sub(REDACTED, value)
-        if isinstance(value, list):
-            return [apply(v) for v in value]
-        if isinstance(value, dict):
-            return {k: apply(v) for k, v in value.items()}
-        return value
-
-    return apply
 
 
 def citation(source: dict) -> str:

@@ -10,6 +10,7 @@ from typing import Any, Optional
 from . import load
 from .errors import CounterbriefError, Problem
 from .model import SENSITIVITIES, STATUSES, Archive, Quote, Story, Theme
+from .redact import Redactor, name_words, read_archive
 from .text import find_verbatim, normalise
 
 ISO_639_1 = set("""aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy
@@ -255,9 +256,14 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
     if url and not re.match(r"^https?://", url):
         err("source.url", f"source.url '{url}' is not a web address; start it with https://")
     redact = data.get("redact") or []
-    for name in redact:
-        if name.lower() in data["id"].lower():
-            err("redact", f"redacted name '{name}' is in the id, which every output shows; choose an id without it")
+    protect = Redactor.from_names(redact)
+    for i, name in enumerate(redact):
+        if not name_words(name):
+            err(f"redact.{i}", f"redact entry {i + 1} has no letters or digits, so it protects nothing; "
+                "write the name as published")
+    if protect.finds(data["id"]):
+        err("id", "the id holds a name listed under redact, and ids are shown everywhere; "
+            "rename the file and its id to something neutral (e.g. the outlet and year)")
     snapshot, why = snapshots.get(data["source"]["snapshot"])
     if snapshot is None:
         err("source.snapshot", why)
@@ -271,9 +277,9 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
             short = q["text"] if len(q["text"]) <= 60 else q["text"][:57] + "..."
             err(f"quotes.{i}.text", f"quote {i + 1} is not verbatim in {data['source']['snapshot']}: \"{short}\"; "
                 "copy it exactly from the snapshot")
-        for name in redact:
-            if name.lower() in q["text"].lower():
-                err(f"quotes.{i}.text", f"quote {i + 1} holds the redacted name '{name}'; it will show as [redacted]", "warning")
+        if protect.finds(q["text"]):
+            err(f"quotes.{i}.text", f"quote {i + 1} holds a name listed under redact; it will show as [redacted]",
+                "warning")
         quotes.append(Quote(q["text"], q.get("speaker") or data["speaker"]["alias"], list(q.get("themes") or []),
                             bool(q.get("graphic", False)), at(f"quotes.{i}.text")))
     if not quotes:
@@ -290,17 +296,6 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
         redact=list(redact), notes=data.get("notes") or "", lines=lines,
     )
     return story, problems
-
-
-def declared_redactions(path: Path) -> list[str]:
-    """The names a story file asks to redact, even when the story itself has errors: a broken
-    story must not stop its names being protected in the rest of the archive."""
-    try:
-        data = load.parse_story_file(path, str(path)).data
-    except CounterbriefError:
-        return []
-    names = data.get("redact")
-    return [n for n in names if isinstance(n, str) and n.strip()] if isinstance(names, list) else []
 
 
 def _valid_date(value) -> bool:
@@ -331,4 +326,27 @@ def load_archive(archive: Archive, only: Optional[list[Path]] = None) -> Loaded:
             result.bad_files += 1
         else:
             result.stories.append(story)
+    # Redaction is archive-wide: a name one story protects is protected in every other one too.
+    # Every story's list counts, even when only some files are checked.
+    redaction = read_archive(load.story_paths(archive), archive.rel)
+    for shown, why in sorted(redaction.unreadable.items()):
+        result.problems.append(Problem(shown, None, f"its redact list cannot be read ({why}); until it is fixed, "
+                                       "every command but check refuses to print anything that could show the names"))
+    kept = []
+    for story in result.stories:
+        if redaction.redactor.finds(story.id):
+            result.problems.append(Problem(archive.rel(story.path), story.lines.get("id"),
+                                           "the id holds a name another story lists under redact, and ids are shown "
+                                           "everywhere; rename the file and its id to something neutral"))
+            result.bad_files += 1
+        else:
+            kept.append(story)
+    result.stories = kept
+    for theme in vocabulary.values():
+        if redaction.redactor.finds(" ".join([theme.id, theme.label, *theme.synonyms])):
+            result.problems.append(Problem("vocabulary.yml", None, f"theme '{redaction.redactor.text(theme.id)}' "
+                                           "holds a name listed under redact; reword it", "warning"))
+    # check's own lines may quote story text: they go through the same redaction as every output.
+    for p in result.problems:
+        p.message = redaction.redactor.text(p.message)
     return result

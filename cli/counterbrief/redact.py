@@ -1,0 +1,494 @@
+"""Redaction: a name listed under ``redact:`` in any story reaches no output, in any spelling.
+
+What matches. A text and each protected name are cut into words and every word is brought to one
+form before they are compared:
+
+- HTML character references are decoded (``&#75;arim`` is ``Karim``); HTML tags and Markdown link
+  targets are looked through, so ``Karim <b>Haddad</b>`` and ``[Karim](x) Haddad`` match, and the
+  words inside them are checked too;
+- Unicode compatibility forms are folded (NFKC: fullwidth ``Ｋａｒｉｍ``, ligatures), then case
+  (casefold), accents and other combining marks are dropped (``Karîm``, decomposed or not);
+- invisible characters inside a word are dropped: zero-width spaces and joiners, U+2060, the soft
+  hyphen, bidirectional controls, variation selectors, the Arabic tatweel;
+- Cyrillic and Greek letters that look like Latin ones are read as those (``Кarim`` with a
+  Cyrillic К);
+- Arabic is normalised as search does: harakat and tatweel dropped, alef variants to alef, ta
+  marbuta to ha, alef maqsura and Persian yeh to ya; a word may carry a one-letter proclitic
+  (و ف ب ل ك) and the article ال before the name.
+
+A name matches a run of whole words, whatever separates them (any run of spaces, line breaks,
+tabs, punctuation or markup), and also the same words written together (``KarimHaddad``). It
+never matches inside a word: ``Ali`` leaves "totalitarian" alone. The text around a match is
+kept byte for byte; the match, from its first word to its last, becomes ``[redacted]``.
+
+Names are kept in derived files (the search index) only as keyed hashes of their normalised
+words: the index can redact, but it does not hold the names.
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Optional
+
+REDACTED = "[redacted]"
+
+# Characters that may sit inside a word without ending it: combining marks of the common scripts,
+# Arabic harakat and tatweel, invisible format characters (zero-width, soft hyphen, bidi
+# controls, word joiner, BOM, variation selectors).
+_INSIDE = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u061c\u064b-\u065f\u0670\u06d6-\u06ed\u0640"
+           "\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u00ad\u180e\u200b-\u200f\u202a-\u202e"
+           "\u2060-\u2064\u2066-\u2069\ufeff\ufe00-\ufe0f")
+_ENTITY = r"&#[0-9]{1,7};|&#[xX][0-9a-fA-F]{1,6};|&[a-zA-Z][a-zA-Z0-9]{1,31};"
+# A word: letters and digits (not "_"), the characters above, and character references.
+_WORD = rf"(?:[^\W_]|[{_INSIDE}]|{_ENTITY})+"
+# Markup whose words are checked both as part of the text and as if they were not there.
+_MARKUP = r"<[A-Za-z/!?][^<>]{0,2000}>|\]\([^()\s]{0,2000}\)"
+_SCAN = re.compile(rf"(?P<markup>{_MARKUP})|(?P<word>{_WORD})")
+_SPLIT = re.compile(r"[\W_]+")
+
+# Look-alikes (after Unicode's confusables.txt): Cyrillic, Greek and Armenian letters that are
+# read as the Latin letter they look like. Applied before case folding, so capitals map by shape.
+_LOOKALIKE = str.maketrans({
+    # Cyrillic
+    "А": "a", "а": "a", "В": "b", "в": "b", "Е": "e", "е": "e", "Ё": "e", "ё": "e", "К": "k", "к": "k",
+    "М": "m", "м": "m", "Н": "h", "н": "h", "О": "o", "о": "o", "Р": "p", "р": "p", "С": "c", "с": "c",
+    "Т": "t", "т": "t", "У": "y", "у": "y", "Х": "x", "х": "x", "Ѕ": "s", "ѕ": "s", "І": "i", "і": "i",
+    "Ї": "i", "ї": "i", "Ј": "j", "ј": "j", "Ԁ": "d", "ԁ": "d", "Һ": "h", "һ": "h", "Ӏ": "l", "ӏ": "l",
+    "Ԛ": "q", "ԛ": "q", "Ԝ": "w", "ԝ": "w", "Ү": "y", "ү": "y", "Ь": "b", "ь": "b", "Ѵ": "v", "ѵ": "v",
+    # Greek
+    "Α": "a", "α": "a", "Β": "b", "β": "b", "Ε": "e", "ε": "e", "Ζ": "z", "Η": "h", "η": "n", "Ι": "i",
+    "ι": "i", "Κ": "k", "κ": "k", "Μ": "m", "Ν": "n", "ν": "v", "Ο": "o", "ο": "o", "Ρ": "p", "ρ": "p",
+    "Τ": "t", "τ": "t", "Υ": "y", "υ": "u", "Χ": "x", "χ": "x", "ω": "w", "Ϲ": "c", "ϲ": "c",
+    # Armenian, Latin extras
+    "օ": "o", "ս": "u", "հ": "h", "ո": "n", "ı": "i", "ȷ": "j", "ɡ": "g", "ɑ": "a",
+})
+# Arabic letters in one form: alef variants, ta marbuta, alef maqsura, Persian yeh and keheh.
+_ARABIC = str.maketrans({"\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627", "\u0671": "\u0627",
+                         "\u0629": "\u0647", "\u0649": "\u064a", "\u06cc": "\u064a", "\u06a9": "\u0643"})
+_AR_PROCLITICS = "\u0648\u0641\u0628\u0644\u0643"   # و ف ب ل ك
+_AR_ARTICLE = "\u0627\u0644"                          # ال
+
+
+@lru_cache(maxsize=65536)
+def normal_words(word: str) -> tuple[str, ...]:
+    """One scanned word in the form names are compared in (a reference may decode to a separator)."""
+    text = html.unescape(word) if "&" in word else word
+    text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKE).casefold()
+    text = unicodedata.normalize("NFD", text)
+    text = "".join(c for c in text if unicodedata.category(c) not in ("Mn", "Me", "Cf") and c != "\u0640")
+    text = unicodedata.normalize("NFC", text).translate(_ARABIC)
+    return tuple(w for w in _SPLIT.split(text) if w)
+
+
+def name_words(name: str) -> tuple[str, ...]:
+    """A protected name as the words it is matched by."""
+    return tuple(w for m in _SCAN.finditer(name) if m.group("word") for w in normal_words(m.group("word")))
+
+
+def _arabic_variants(word: str) -> tuple[str, ...]:
+    """An Arabic word without the proclitic and article it may carry before a name."""
+    out = []
+    rest = word
+    if len(rest) > 2 and rest[0] in _AR_PROCLITICS:
+        rest = rest[1:]
+        out.append(rest)
+    if len(rest) > 3 and rest.startswith(_AR_ARTICLE):
+        out.append(rest[2:])
+    return tuple(out)
+
+
+def _is_arabic(word: str) -> bool:
+    return "\u0600" <= word[0] <= "\u06ff"
+
+
+@dataclass
+class _Word:
+    key: bytes       # keyed hash of the normalised word
+    alts: tuple      # keyed hashes of its Arabic variants
+    start: int
+    end: int
+    markup: bool
+
+
+class Redactor:
+    """Replaces every protected name in text (or in nested JSON-like data) with ``[redacted]``.
+
+    Built from names (``from_names``) or from the keyed hashes an index stored
+    (``from_hashes``); the two match the same texts.
+    """
+
+    def __init__(self, key: bytes, entries: Iterable[tuple[bytes, ...]]):
+        self.key = key
+        self.entries = frozenset(tuple(e) for e in entries if e)
+        self._first: dict[bytes, list[tuple[bytes, ...]]] = {}
+        for entry in sorted(self.entries, key=len, reverse=True):   # longest first
+            self._first.setdefault(entry[0], []).append(entry)
+        self._hashes: dict[str, bytes] = {}
+
+    # -- construction
+    @classmethod
+    def from_names(cls, names: Iterable[str], key: Optional[bytes] = None) -> "Redactor":
+        key = key if key is not None else os.urandom(16)
+        r = cls(key, ())
+        entries = set()
+        for name in names:
+            words = name_words(name) if isinstance(name, str) else ()
+            if words:
+                entries.add(tuple(r._hash(w) for w in words))
+                if len(words) > 1:
+                    entries.add((r._hash("".join(words)),))   # the same words written together
+        return cls(key, entries)
+
+    @classmethod
+    def from_hashes(cls, key: bytes, entries: Iterable[tuple[bytes, ...]]) -> "Redactor":
+        return cls(key, entries)
+
+    def merged(self, other: "Redactor") -> "Redactor":
+        if other.key != self.key:
+            raise ValueError("redactors with different keys")
+        return Redactor(self.key, self.entries | other.entries)
+
+    def _hash(self, word: str) -> bytes:
+        h = self._hashes.get(word)
+        if h is None:
+            h = hashlib.blake2b(word.encode("utf-8"), key=self.key, digest_size=12).digest()
+            self._hashes[word] = h
+        return h
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    # -- matching
+    def _words(self, text: str) -> list[_Word]:
+        words = []
+        for m in _SCAN.finditer(text):
+            if m.group("markup"):
+                inner_start = m.start()
+                for w in _SCAN.finditer(m.group("markup")):
+                    if w.group("word"):
+                        s, e = inner_start + w.start(), inner_start + w.end()
+                        for part in normal_words(w.group("word")):
+                            words.append(self._word(part, s, e, True))
+                continue
+            s, e = m.span()
+            for part in normal_words(m.group("word")):
+                words.append(self._word(part, s, e, False))
+        return words
+
+    def _word(self, part: str, start: int, end: int, markup: bool) -> _Word:
+        alts = tuple(self._hash(v) for v in _arabic_variants(part)) if _is_arabic(part) else ()
+        return _Word(self._hash(part), alts, start, end, markup)
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where protected names are in ``text``: (start, end) character ranges, merged."""
+        if not self._first or not text:
+            return []
+        words = self._words(text)
+        found = []
+        for sequence in (words, [w for w in words if not w.markup]):
+            for i, w in enumerate(sequence):
+                for first in (w.key, *w.alts):
+                    for entry in self._first.get(first, ()):
+                        n = len(entry)
+                        if i + n <= len(sequence) and all(sequence[i + k].key == entry[k] for k in range(1, n)):
+                            found.append((w.start, sequence[i + n - 1].end))
+                            break
+        found.sort()
+        merged: list[list[int]] = []
+        for s, e in found:
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        return [(s, e) for s, e in merged]
+
+    def text(self, text: str) -> str:
+        spans = self.spans(text)
+        if not spans:
+            return text
+        out, last = [], 0
+        for s, e in spans:
+            s, e = _widen_markup(text, s, e)
+            out.append(text[last:s])
+            out.append(REDACTED)
+            last = e
+        out.append(text[last:])
+        return "".join(out)
+
+    def finds(self, text: str) -> bool:
+        return bool(self.spans(text))
+
+    def __call__(self, value: Any) -> Any:
+        """Redact a string, or every string (keys too) in nested lists, tuples and dicts."""
+        if not self._first:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self(v) for v in value)
+        if isinstance(value, dict):
+            return {self(k): self(v) for k, v in value.items()}
+        return value
+
+
+_EMPHASIS = "*_~`"
+
+
+def _widen_markup(text: str, s: int, e: int) -> tuple[int, int]:
+    """A match that holds emphasis marks takes the marks that close or open them too, so that
+    ``Karim **Haddad**`` becomes ``[redacted]`` and not ``[redacted]**``."""
+    inner = text[s:e]
+    if not any(c in inner for c in _EMPHASIS) and "](" not in inner:
+        return s, e
+    while e < len(text) and text[e] in _EMPHASIS:
+        e += 1
+    while s > 0 and text[s - 1] in _EMPHASIS:
+        s -= 1
+    if "](" in inner and s > 0 and text[s - 1] == "[":   # [Karim](url) Haddad
+        s -= 1
+    return s, e
+
+
+def redactor(names: Iterable[str]) -> Redactor:
+    """A redactor for these names (a fresh key: for use within one process)."""
+    return Redactor.from_names(names)
+
+
+# ----------------------------------------------------------------------------- reading the lists
+
+class Unreadable(Exception):
+    """A story's redact list cannot be read: what it protects is unknown."""
+
+
+_KEY_LINE = re.compile(r"""^\s*["']?redact["']?\s*:(.*)$""")
+_ITEM_LINE = re.compile(r"^\s*-\s*(.*)$")
+_OTHER_KEY = re.compile(r"""^["']?[\w-]+["']?\s*:""")
+_SCAN_LIMIT = 64_000_000      # bytes of a story file read to find its redact list
+_LINE_LIMIT = 1_000_000
+
+
+def declared_names(path: Path) -> list[str]:
+    """The names a story file asks to redact, read leniently so a broken story still protects them.
+
+    The file's YAML is used when it can be read; otherwise the raw text is read line by line
+    (UTF-8, UTF-16 with a BOM, or Latin-1 bytes) for a ``redact:`` key in either list form, or a
+    single name. Raises ``Unreadable`` when the file mentions a redact list that cannot be read,
+    or cannot be read at all: the caller must then refuse outputs (fail closed).
+    """
+    from . import load
+    from .errors import CounterbriefError
+
+    try:
+        data = load.parse_story_file(path, str(path)).data
+    except CounterbriefError:
+        data = None
+    except (OSError, RecursionError, MemoryError, ValueError) as e:
+        raise Unreadable(str(e)) from None
+    if isinstance(data, dict):
+        value = data.get("redact")
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [value] if value.strip() else []
+        if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+            return [str(v) for v in value if str(v).strip()]
+        raise Unreadable("redact is neither a name nor a list of names")
+    return _lenient(path)
+
+
+def _lines(path: Path) -> Iterable[str]:
+    """The file's lines, decoded as best can be, up to the scan limit (Unreadable beyond it)."""
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise Unreadable(e.strerror or str(e)) from None
+    with f:
+        head = f.read(4)
+        f.seek(0)
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) == 4 and (head[1] == 0 or head[0] == 0)):
+            import io
+
+            encoding = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else (
+                "utf-16-le" if head[1] == 0 else "utf-16-be")
+            reader = io.TextIOWrapper(f, encoding=encoding, errors="replace", newline=None)
+            read = 0
+            for line in reader:
+                read += len(line) * 2
+                if read > _SCAN_LIMIT:
+                    raise Unreadable("too large to read its redact list")
+                yield line.lstrip("\ufeff")
+            return
+        read = 0
+        while True:
+            raw = f.readline(_LINE_LIMIT)
+            if not raw:
+                return
+            read += len(raw)
+            if read > _SCAN_LIMIT:
+                raise Unreadable("too large to read its redact list")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                line = raw.decode("cp1252", errors="replace")
+            yield line.lstrip("\ufeff").replace("\x00", "")
+
+
+def _strip_value(value: str) -> str:
+    value = value.strip()
+    if value[:1] in ("'", '"'):
+        quote = value[0]
+        end = value.find(quote, 1)
+        return value[1:end] if end > 0 else value[1:]
+    return re.sub(r"\s+#.*$", "", value).strip()
+
+
+def _lenient(path: Path) -> list[str]:
+    names: list[str] = []
+    found_key = mentioned = False
+    state = "before"          # before the key; "items" after "redact:" on its own; "inline" inside [...]
+    inline = ""
+    first = True
+    for line in _lines(path):
+        text = line.rstrip("\r\n")
+        if first:
+            first = False
+            if text.strip() == "---":
+                continue
+        if state == "before" and text.strip() in ("---", "...") and not found_key:
+            break                                  # the end of the front matter
+        if "redact" in text.lower():
+            mentioned = True
+        if state == "inline":
+            inline += " " + text
+            if "]" in text:
+                names += _inline_items(inline)
+                state = "done"
+            continue
+        if state == "items":
+            item = _ITEM_LINE.match(text)
+            if item:
+                if item.group(1).strip():
+                    names.append(_strip_value(item.group(1)))
+                continue
+            if not text.strip() or text.lstrip().startswith("#"):
+                continue
+            state = "done"
+        key = _KEY_LINE.match(text)
+        if key and state in ("before", "done"):
+            found_key = True
+            value = key.group(1).strip()
+            if value.startswith("["):
+                inline = value
+                if "]" in value:
+                    names += _inline_items(inline)
+                    state = "done"
+                else:
+                    state = "inline"
+            elif value and not value.startswith("#"):
+                names.append(_strip_value(value))
+                state = "done"
+            else:
+                state = "items"
+    if state == "inline":
+        names += _inline_items(inline)             # never closed: take what is there
+    if mentioned and not found_key:
+        raise Unreadable("it mentions 'redact' but no readable 'redact:' list")
+    return [n for n in names if n.strip()]
+
+
+def _inline_items(text: str) -> list[str]:
+    body = text.strip()
+    body = body[1:] if body.startswith("[") else body
+    body = body.split("]", 1)[0]
+    out, current, quote = [], "", ""
+    for c in body:
+        if quote:
+            if c == quote:
+                quote = ""
+            else:
+                current += c
+        elif c in ("'", '"') and not current.strip():
+            quote = c
+        elif c == ",":
+            out.append(current.strip())
+            current = ""
+        else:
+            current += c
+    out.append(current.strip())
+    return [o for o in out if o]
+
+
+# ----------------------------------------------------------------------------- the archive's list
+
+@dataclass
+class ArchiveRedaction:
+    """Every story's protected names, as read for one command: the redactor, and the files whose
+    list could not be read (outputs that could carry names are then refused)."""
+
+    redactor: Redactor
+    unreadable: dict[str, str] = field(default_factory=dict)   # shown path -> why
+
+    def require(self) -> Redactor:
+        """The redactor, or one error naming a story whose redact list cannot be read (fail closed)."""
+        if self.unreadable:
+            from .errors import CounterbriefError
+
+            rel, why = sorted(self.unreadable.items())[0]
+            more = f" (and {len(self.unreadable) - 1} more)" if len(self.unreadable) > 1 else ""
+            raise CounterbriefError(
+                f"the names this story protects cannot be read ({why}), so nothing that could show them is "
+                f"printed{more}", rel,
+                fix="fix the file (counterbrief check shows what is wrong) or move it out of stories/")
+        return self.redactor
+
+
+def read_archive(paths: Iterable[Path], shown, key: Optional[bytes] = None) -> ArchiveRedaction:
+    """The redact lists of these story files (``shown(path)`` names a file for the user)."""
+    names: list[str] = []
+    unreadable: dict[str, str] = {}
+    for path in paths:
+        try:
+            names += declared_names(path)
+        except Unreadable as e:
+            unreadable[shown(path)] = str(e)
+    return ArchiveRedaction(Redactor.from_names(names, key), unreadable)
+
+
+def redact_story(story, r: Redactor):
+    """A copy of a story with every text field redacted (the id, themes and file paths are kept:
+    ids that hold a protected name are refused by check and by the index)."""
+    import dataclasses
+
+    if not r:
+        return story
+    quotes = [dataclasses.replace(q, text=r.text(q.text), speaker=r.text(q.speaker)) for q in story.quotes]
+    return dataclasses.replace(
+        story, title=r.text(story.title), speaker=r(story.speaker), group=r.text(story.group),
+        source=r(story.source), quotes=quotes, body=r.text(story.body), content_warnings=r(story.content_warnings),
+        notes=r.text(story.notes), redact=[], extra=r(story.extra))
+
+
+def index_key(home: Path) -> bytes:
+    """The index's key for hashing protected names: made once, kept beside the index (mode 0600)."""
+    path = home / "redact.key"
+    try:
+        key = path.read_bytes()
+        if len(key) == 16:
+            return key
+    except OSError:
+        pass
+    from .write import write_atomic
+
+    home.mkdir(parents=True, exist_ok=True)
+    key = os.urandom(16)
+    write_atomic(path, key)
+    os.chmod(path, 0o600)
+    return key

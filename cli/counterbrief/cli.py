@@ -360,10 +360,10 @@ def open_index(ctx: click.Context, rebuild: bool = False, scan: Optional[dict] =
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    if report.skipped:
-        redact = index.redaction().redactor   # what is known, even when a list cannot be read
+    redaction = index.redaction() if report.skipped else None
+    if redaction is not None and not redaction.unreadable:   # otherwise the one line is the refusal
         for problem in report.skipped:
-            echo(redact.text(f"skipped {problem}"), err=True)
+            echo(redaction.redactor.text(f"skipped {problem}"), err=True)
     return index, report
 
 

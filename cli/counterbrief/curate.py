@@ -9,6 +9,7 @@ from pathlib import Path
 from . import load
 from .errors import CounterbriefError, UsageProblem
 from .model import Archive, Theme
+from .redact import read_archive
 from .text import find_verbatim, normalise, slugify
 
 CURATOR_README = """\
@@ -100,6 +101,10 @@ def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) ->
     sid = new.id or slugify(new.alias + " " + (new.outlet or new.source_title))
     if not sid or slugify(sid) != sid:
         raise UsageProblem(f"id '{sid}' is not a lowercase slug", fix="use a-z, 0-9 and hyphens, e.g. --id abu-example")
+    protected = read_archive(load.story_paths(archive), archive.rel).redactor
+    if protected.finds(sid):
+        raise UsageProblem("the id made for this account holds a name listed under redact in this archive",
+                           fix=f"give a neutral id, e.g. --id {neutral_id(archive, new)}; nothing was written")
     story_path = archive.stories_dir / f"{sid}.md"
     snapshot_path = archive.root / "sources" / f"{sid}{new.source_file.suffix or '.txt'}"
     if story_path.exists():
@@ -139,6 +144,15 @@ def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) ->
     text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100) + "---\n" + (
         new.summary.strip() or "Summary in the curator's own words: to be written.") + "\n"
     return sid, story_path, snapshot_path, text
+
+
+def neutral_id(archive: Archive, new: NewStory) -> str:
+    """An id that says nothing about the speaker: the outlet and year, numbered until it is free."""
+    base = slugify(f"{new.outlet or new.source_title or 'account'} {str(new.published)[:4]}") or "account"
+    n = 1
+    while (archive.stories_dir / f"{base}-{n}.md").exists():
+        n += 1
+    return f"{base}-{n}"
 
 
 def add_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) -> Path:

@@ -1,0 +1,419 @@
+"""Redaction as an attacker tries it: other spellings, every field, every output, broken lists, derived files.
+
+A name one story lists under ``redact:`` must reach no output of the archive. Leaks are looked
+for independently of the code under test: the output is read back (by real clients for PDF,
+DOCX and HTML), decoded, folded to plain lower-case ASCII letters, and searched for the name's
+letters run together, so no separator, mark, entity or invisible character can hide one.
+"""
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import unicodedata
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+from counterbrief.cli import main
+from counterbrief.redact import REDACTED, Redactor, declared_names, Unreadable
+
+from conftest import REPO
+from test_brief import read_back
+
+NAME = "Karim Haddad"
+LETTERS = "karimhaddad"
+
+# Cyrillic and Greek letters that look like Latin ones, for the independent leak check.
+_LOOK = str.maketrans({"К": "k", "к": "k", "Н": "h", "н": "h", "а": "a", "А": "a", "і": "i", "р": "p", "о": "o",
+                       "Κ": "k", "Η": "h", "α": "a", "ι": "i", "м": "m", "М": "m"})
+
+
+def letters(text: str) -> str:
+    """The text as lower-case ASCII letters only: what is left of a name after any disguise."""
+    text = html.unescape(html.unescape(text)).translate(_LOOK)
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text)).casefold()
+    return "".join(c for c in text if "a" <= c <= "z")
+
+
+def leaks(text: str, name_letters: str = LETTERS) -> bool:
+    return name_letters in letters(text)
+
+
+# ----------------------------------------------------------------------------- the matcher
+
+SPELLINGS = {
+    "line break": "Karim\nHaddad",
+    "two spaces": "Karim  Haddad",
+    "tab": "Karim\tHaddad",
+    "no-break space": "Karim\u00a0Haddad",
+    "em space": "Karim\u2003Haddad",
+    "narrow no-break space": "Karim\u202fHaddad",
+    "zero-width space": "Ka\u200brim Haddad",
+    "zero-width joiner": "Kar\u200dim Had\u200ddad",
+    "word joiner": "Karim Ha\u2060ddad",
+    "soft hyphen": "Ka\u00adrim Had\u00addad",
+    "fullwidth": "\uff2b\uff41\uff52\uff49\uff4d \uff28\uff41\uff44\uff44\uff41\uff44",
+    "decomposed accent": "Kari\u0301m Hadda\u0301d",
+    "html entity": "&#75;arim &#x48;addad",
+    "named entity space": "Karim&nbsp;Haddad",
+    "markdown emphasis": "Karim **Haddad**",
+    "html tag": "Karim <b>Haddad</b>",
+    "markdown link": "[Karim](https://example.org/) Haddad",
+    "cyrillic look-alike": "\u041aarim \u041daddad",
+    "greek look-alike": "\u039aar\u03b9m \u0397addad",
+    "upper case": "KARIM HADDAD",
+    "hyphenated": "Karim-Haddad",
+    "written together": "KarimHaddad",
+    "underscore": "Karim_Haddad",
+}
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_a_protected_name_is_found_in_every_other_spelling(spelling):
+    r = Redactor.from_names([NAME])
+    out = r.text(f"Before. {spelling} said so. After.")
+    assert REDACTED in out and not leaks(out), out
+    assert out.startswith("Before. ") and out.endswith(" said so. After.")
+
+
+def test_arabic_names_are_found_with_harakat_tatweel_alef_forms_and_a_proclitic():
+    r = Redactor.from_names(["كريم حداد"])
+    for spelling in ("كَرِيم حَدَّاد", "كـــريم حداد", "وكريم حداد", "كريم\nحداد", "كريم\u200cحداد"):
+        out = r.text(f"قال {spelling} ذلك")
+        assert out == f"قال {REDACTED} ذلك", (spelling, out)
+    assert Redactor.from_names(["أحمد"]).text("احمد وإحمد") == f"{REDACTED} {REDACTED}"
+
+
+def test_a_name_is_matched_as_whole_words_only():
+    r = Redactor.from_names(["Ali"])
+    assert r.text("A totalitarian alibi, said Ali's cousin.") == f"A totalitarian alibi, said {REDACTED}'s cousin."
+    assert Redactor.from_names([NAME]).text("Karimov Haddadi") == "Karimov Haddadi"
+
+
+def test_redaction_keeps_the_rest_of_the_text_byte_for_byte():
+    text = "“Quote” —\u00a0Karim\nHaddad, 2016 «\u00a0وقال\u00a0»  end\n"
+    assert Redactor.from_names([NAME]).text(text) == f"“Quote” —\u00a0{REDACTED}, 2016 «\u00a0وقال\u00a0»  end\n"
+
+
+def test_a_redactor_from_stored_hashes_matches_what_one_from_names_matches():
+    key = b"k" * 16
+    from_names = Redactor.from_names([NAME, "Ali"], key)
+    from_hashes = Redactor.from_hashes(key, from_names.entries)
+    for spelling in SPELLINGS.values():
+        assert from_hashes.text(spelling) == from_names.text(spelling)
+    stored = b"".join(h for entry in from_hashes.entries for h in entry)
+    assert b"karim" not in stored.lower() and b"haddad" not in stored.lower()
+
+
+_SEPARATORS = [" ", "  ", "\n", "\t", "\u00a0", "\u2009", " \u200b", "-", " **", "** ", "&nbsp;", "\r\n"]
+_INSIDE = ["\u200b", "\u200d", "\u2060", "\u00ad", "\ufeff", "\u200e"]
+
+
+def _disguise(word: str, data) -> str:
+    out = []
+    for ch in word:
+        form = data.draw(st.sampled_from(["plain", "upper", "fullwidth", "entity", "accent"]))
+        if form == "upper":
+            ch = ch.upper()
+        elif form == "fullwidth" and "a" <= ch.lower() <= "z":
+            ch = chr(ord(ch) - 0x21 + 0xFF01) if ch.isascii() else ch
+        elif form == "entity":
+            ch = f"&#{ord(ch)};"
+        elif form == "accent":
+            ch = ch + "\u0301"
+        out.append(ch)
+        if data.draw(st.booleans()) and data.draw(st.booleans()):
+            out.append(data.draw(st.sampled_from(_INSIDE)))
+    return "".join(out)
+
+
+_AROUND = st.text(alphabet=" .,;:!?()0123456789\n\t«»—–'\"漢字ابتـ", max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.text("abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8),
+       last=st.text("abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8),
+       before=_AROUND, after=_AROUND, data=st.data())
+def test_property_a_disguised_name_anywhere_in_a_text_never_survives(first, last, before, after, data):
+    assume(first + last not in "redacted")
+    name = f"{first.capitalize()} {last.capitalize()}"
+    spelled = _disguise(first, data) + data.draw(st.sampled_from(_SEPARATORS)) + _disguise(last, data)
+    out = Redactor.from_names([name]).text(f"{before} {spelled} {after}")
+    assert REDACTED in out and (first + last) not in letters(out), (spelled, out)
+    assert out.startswith(before) and out.endswith(after)
+
+
+# ----------------------------------------------------------------------------- the archive
+
+SOURCE = ("SYNTHETIC SOURCE FOR REDACTION TESTS. The defector said: \"They kill anyone who argues with them.\"\n"
+          "He said \"Karim\nHaddad filmed the executions\" and left.\n")
+
+
+def _write(root: Path, sid: str, body: str = "A synthetic summary.", **fields) -> Path:
+    data = {"id": sid, "title": f"Title {sid}", "speaker": {"alias": f"Speaker {sid}", "role": "fighter"},
+            "group": "ISIS", "language": "en", "themes": ["suppression-of-dissent"],
+            "source": {"outlet": "Outlet", "published": "2016", "snapshot": "sources/src.txt"},
+            "quotes": [{"text": "They kill anyone who argues with them."}],
+            "sensitivity": "public", "status": "approved", "synthetic": True}
+    for key, value in fields.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    path = root / "stories" / f"{sid}.md"
+    path.write_text("---\n" + yaml.safe_dump(data, allow_unicode=True, sort_keys=False) + "---\n" + body + "\n",
+                    encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def archive(tmp_path):
+    root = tmp_path / "archive"
+    for sub in ("stories", "sources", "recipes"):
+        (root / sub).mkdir(parents=True)
+    shutil.copy(REPO / "vocabulary.yml", root / "vocabulary.yml")
+    (root / "sources" / "src.txt").write_text(SOURCE, encoding="utf-8")
+    _write(root, "protector", redact=[NAME])
+    recipe = {"title": "Redaction test", "date": "2026-12-01", "goal": "Test.", "audience": {"description": "Testers"},
+              "messages": [{"text": "They kill dissenters", "themes": ["suppression-of-dissent"]}],
+              "max_accounts_per_message": 20}
+    (root / "recipes" / "r.yml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
+    return root
+
+
+def run(root: Path, *args: str):
+    return CliRunner().invoke(main, ["--archive", str(root), *args])
+
+
+def every_output(root: Path, tmp_path: Path, story_id: str = "teller") -> dict[str, str]:
+    """Every output of the archive that could carry the name, as its reader sees it."""
+    out = {}
+    for name, args in {
+        "show": ["show", story_id], "show --json": ["show", story_id, "--json"],
+        "show --notes": ["show", story_id, "--notes", "--json"],
+        "search table": ["search", "*", "--facets"], "search json": ["search", "*", "--json"],
+        "search jsonl": ["search", "*", "--format", "jsonl"], "search csv": ["search", "*", "--format", "csv"],
+        "search snippet": ["search", "executions"], "stats": ["stats"], "stats --json": ["stats", "--json"],
+        "themes": ["themes"], "themes --json": ["themes", "--json"], "check": ["check"],
+    }.items():
+        result = run(root, *args)
+        out[name] = result.stdout + result.stderr
+    for fmt in ("md", "html", "txt", "json", "pdf", "docx"):
+        path = tmp_path / f"brief.{fmt}"
+        result = run(root, "brief", str(root / "recipes" / "r.yml"), "-o", str(path), "--include-synthetic")
+        assert result.exit_code == 0, result.output
+        out[f"brief {fmt}"] = read_back(path, tmp_path) + result.stderr
+    return out
+
+
+def index_files(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in (root / ".counterbrief").rglob("*") if p.is_file())
+
+
+FIELDS = {   # where a name can hide, with the spelling each one is tried in
+    "title": ({"title": "{name}'s story"}, "Karim\nHaddad"),
+    "alias": ({"speaker": {"alias": "{name}"}}, "Karim  Haddad"),
+    "role": ({"speaker": {"role": "aide to {name}"}}, "Ka\u200brim Haddad"),
+    "origin": ({"speaker": {"origin": "the house of {name}"}}, "KARIM HADDAD"),
+    "now": ({"speaker": {"now": "with {name}"}}, "Karim\u00a0Haddad"),
+    "group": ({"group": "{name} brigade"}, "Karim Haddad"),
+    "content warning": ({"content_warnings": ["killing of {name}"]}, "Karim Haddad"),
+    "url": ({"source": {"url": "https://example.org/{name}"}}, "karim-haddad"),
+    "outlet": ({"source": {"outlet": "{name} Times"}}, "Karim Haddad"),
+    "author": ({"source": {"author": "{name}"}}, "\u041aarim Haddad"),
+    "via": ({"source": {"via": "{name}'s blog"}}, "&#75;arim Haddad"),
+    "source title": ({"source": {"title": "{name} speaks"}}, "Karim **Haddad**"),
+    "notes": ({"notes": "Told by {name}"}, "Karim Haddad"),
+    "quote": ({"quotes": [{"text": "{name} filmed the executions"}]}, "Karim\nHaddad"),
+    "quote speaker": ({"quotes": [{"text": "They kill anyone who argues with them.", "speaker": "{name}"}]},
+                      "Kari\u0301m Haddad"),
+}
+
+
+def fill(template, spelling: str):
+    if isinstance(template, str):
+        return template.replace("{name}", spelling)
+    if isinstance(template, list):
+        return [fill(v, spelling) for v in template]
+    if isinstance(template, dict):
+        return {k: fill(v, spelling) for k, v in template.items()}
+    return template
+
+
+@pytest.mark.parametrize("field", FIELDS.values(), ids=FIELDS.keys())
+def test_a_name_another_story_protects_reaches_no_output_from_any_field(archive, tmp_path, field):
+    _write(archive, "teller", body="Summary.", **fill(*field))
+    outputs = every_output(archive, tmp_path)
+    for name, text in outputs.items():
+        assert not leaks(text), f"{name} shows the name:\n{text[:2000]}"
+    assert b"karim" not in index_files(archive).lower()
+
+
+def test_every_spelling_in_a_summary_reaches_no_output_of_any_format(archive, tmp_path):
+    body = "\n\n".join(f"Case {n}: {s} was there." for n, s in enumerate(SPELLINGS.values()))
+    _write(archive, "teller", body=body + "\n\nKarim\nHaddad, wrapped as any summary is.")
+    outputs = every_output(archive, tmp_path)
+    for name, text in outputs.items():
+        assert not leaks(text), f"{name} shows the name:\n{text[:3000]}"
+    assert "Case 0: [redacted] was there." in outputs["show"]
+    assert b"karim" not in index_files(archive).lower()
+
+
+def test_the_protected_words_are_not_index_terms(archive):
+    _write(archive, "teller", body="Karim Haddad was there.", group="Karim Haddad brigade",
+           content_warnings=["death of Karim Haddad"], speaker={"origin": "Karim Haddad"})
+    for query in ("karim", "haddad", "warning:karim", "group:karim", "speaker:karim", "origin:haddad", '"karim haddad"'):
+        result = run(archive, "search", query, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["total"] == 0, query
+
+
+def test_themes_never_print_a_protected_name_from_the_vocabulary(archive):
+    vocabulary = yaml.safe_load((archive / "vocabulary.yml").read_text(encoding="utf-8"))
+    vocabulary[0]["synonyms"] = [*vocabulary[0].get("synonyms", []), "what Karim Haddad did"]
+    (archive / "vocabulary.yml").write_text(yaml.safe_dump(vocabulary, allow_unicode=True), encoding="utf-8")
+    assert run(archive, "search", "*").exit_code == 0
+    for args in (["themes"], ["themes", "--json"]):
+        result = run(archive, *args)
+        assert result.exit_code == 0 and not leaks(result.stdout), result.stdout
+    assert b"karim" not in index_files(archive).lower()
+
+
+def test_a_matching_name_does_not_touch_words_that_only_contain_it(archive):
+    _write(archive, "teller", redact=["Ali"], body="A totalitarian rule.",
+           quotes=[{"text": "They kill anyone who argues with them."}])
+    result = run(archive, "show", "teller")
+    assert "A totalitarian rule." in result.stdout
+
+
+# ----------------------------------------------------------------------------- ids
+
+def test_an_id_holding_a_protected_name_is_an_error_and_never_shown(archive, tmp_path):
+    _write(archive, "karim-haddad-bbc")
+    check = run(archive, "check")
+    assert check.exit_code == 1
+    assert "stories/karim-haddad-bbc.md:2: the id holds a name" in check.stdout
+    for args in (["search", "*", "--json"], ["search", "*", "--format", "csv"], ["stats", "--json"]):
+        result = run(archive, *args)
+        assert "karim-haddad" not in result.stdout, args
+    assert run(archive, "show", "karim-haddad-bbc").exit_code != 0
+    path = tmp_path / "b.json"
+    run(archive, "brief", str(archive / "recipes" / "r.yml"), "-o", str(path), "--include-synthetic")
+    assert "karim" not in path.read_text(encoding="utf-8").lower()
+
+
+def test_an_id_spelled_with_its_own_protected_name_is_an_error(archive):
+    _write(archive, "karim-haddad-2016", redact=["KARIM HADDAD"])
+    check = run(archive, "check", str(archive / "stories" / "karim-haddad-2016.md"))
+    assert check.exit_code == 1 and "the id holds a name listed under redact" in check.stdout
+
+
+def test_add_refuses_an_id_made_from_a_protected_name_and_proposes_a_neutral_one(archive, tmp_path):
+    source = tmp_path / "article.txt"
+    source.write_text(SOURCE, encoding="utf-8")
+    result = run(archive, "add", "--source", str(source), "--alias", "Karim Haddad", "--outlet", "BBC",
+                 "--published", "2016", "--title", "T", "--theme", "suppression-of-dissent",
+                 "--quote", "They kill anyone who argues with them.")
+    assert result.exit_code == 2
+    assert "holds a name listed under redact" in result.output and "--id bbc-2016-1" in result.output
+    assert not (archive / "stories" / "karim-haddad-bbc.md").exists()
+    assert not (archive / "sources" / "karim-haddad-bbc.txt").exists()
+
+
+# ----------------------------------------------------------------------------- failing closed
+
+def _broken(archive: Path, raw: bytes) -> None:
+    (archive / "stories" / "protector.md").write_bytes(raw)
+
+
+FRONT = ("---\nid: protector\ntitle: T\nspeaker: {alias: Someone}\ngroup: ISIS\nlanguage: en\n"
+         "themes: [suppression-of-dissent]\nsource: {snapshot: sources/src.txt}\nsensitivity: public\n"
+         "status: approved\n")
+
+RECOVERABLE = {
+    "scalar": (FRONT + "redact: Karim Haddad\n---\nBody.\n").encode(),
+    "unclosed quote elsewhere": (FRONT + "notes: \"never closed\nredact:\n  - Karim Haddad\n---\nBody.\n").encode(),
+    "latin-1 byte": (FRONT + "notes: caf\xe9\nredact: [Karim Haddad, 'Other Name']\n---\nBody.\n").encode("latin-1"),
+    "over 1 MB": (FRONT + "redact: [\"Karim Haddad\"]\n---\n" + "Long body. " * 110_000).encode(),
+    "utf-16": (FRONT + "redact:\n- Karim Haddad\n---\nBody.\n").encode("utf-16"),
+    "inline list never closed": (FRONT + "redact: [Karim Haddad, Other\n---\nBody.\n").encode(),
+    "tab-indented items": (FRONT + "redact:\n\t- 'Karim Haddad'\n---\nBody.\n").encode(),
+}
+
+
+@pytest.mark.parametrize("raw", RECOVERABLE.values(), ids=RECOVERABLE.keys())
+def test_a_broken_story_still_protects_the_names_its_raw_text_lists(archive, tmp_path, raw):
+    _broken(archive, raw)
+    _write(archive, "teller", body="Karim Haddad was there.")
+    check = run(archive, "check")
+    assert check.exit_code in (0, 1)
+    for args in (["show", "teller"], ["search", "*", "--json"], ["search", "*", "--format", "csv"]):
+        result = run(archive, *args)
+        assert result.exit_code == 0, (args, result.output)
+        assert not leaks(result.stdout), (args, result.stdout)
+    assert REDACTED in run(archive, "show", "teller").stdout
+    path = tmp_path / "b.md"
+    assert run(archive, "brief", str(archive / "recipes" / "r.yml"), "-o", str(path), "--include-synthetic").exit_code == 0
+    assert not leaks(path.read_text(encoding="utf-8"))
+
+
+UNRECOVERABLE = {
+    "a mapping": (FRONT + "redact: {name: Karim Haddad}\n---\nBody.\n").encode(),
+    "mentioned but unreadable": (FRONT + "notes: [unclosed\n\"redact\" = Karim Haddad\n---\nBody.\n").encode(),
+}
+
+
+@pytest.mark.parametrize("raw", UNRECOVERABLE.values(), ids=UNRECOVERABLE.keys())
+def test_when_a_redact_list_cannot_be_read_every_output_is_refused(archive, tmp_path, raw):
+    _write(archive, "teller", body="Karim Haddad was there.")
+    assert run(archive, "search", "*").exit_code == 0       # an index exists, made with the list readable
+    _broken(archive, raw)
+    for args in (["show", "teller"], ["search", "*"], ["search", "*", "--format", "csv"], ["stats"], ["themes"],
+                 ["brief", str(archive / "recipes" / "r.yml"), "--include-synthetic"]):
+        result = run(archive, *args)
+        assert result.exit_code == 1, (args, result.output)
+        assert not leaks(result.output), (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "stories/protector.md" in lines[0] and "cannot be read" in lines[0], lines
+    check = run(archive, "check")
+    assert check.exit_code == 1 and "stories/protector.md" in check.stdout and "redact list cannot be read" in check.stdout
+    assert b"karim" not in index_files(archive).lower()
+
+
+@pytest.mark.parametrize("text,names", [
+    ("---\nid: x\nredact: [A B, 'C, D']\n---\n", ["A B", "C, D"]),
+    ("---\nid: x\nredact:\n  - A B   # a comment\n  - \"C D\"\nnotes: x\n---\n", ["A B", "C D"]),
+    ("---\nid: x\nnotes: 'oops\nredact: Solo Name\n---\n", ["Solo Name"]),
+    ("---\nid: x\nnotes: 'oops\n---\nbody mentions nothing\n", []),
+])
+def test_the_lenient_reader_recovers_names_from_broken_yaml(tmp_path, text, names):
+    path = tmp_path / "s.md"
+    path.write_text(text, encoding="utf-8")
+    assert declared_names(path) == names
+
+
+def test_a_file_that_mentions_redact_but_has_no_readable_list_is_unreadable(tmp_path):
+    path = tmp_path / "s.md"
+    path.write_text("---\nid: x\nnotes: 'oops\n\"redact\" = Karim\n---\n", encoding="utf-8")
+    with pytest.raises(Unreadable):
+        declared_names(path)
+
+
+# ----------------------------------------------------------------------------- property: the whole archive
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(sorted(set(FIELDS) - {"quote"})), spelling=st.sampled_from(sorted(SPELLINGS)))
+def test_property_a_name_hidden_in_a_random_field_and_spelling_reaches_no_output(archive, field, spelling):
+    _write(archive, "teller", body=f"Summary: {SPELLINGS[spelling]}.", **fill(FIELDS[field][0], SPELLINGS[spelling]))
+    recipe = str(archive / "recipes" / "r.yml")
+    for args in (["show", "teller", "--json", "--notes"], ["show", "teller"], ["search", "*", "--json"],
+                 ["search", "*", "--format", "csv"], ["stats", "--json"], ["brief", recipe, "--include-synthetic"],
+                 ["brief", recipe, "--include-synthetic", "--format", "json"],
+                 ["brief", recipe, "--include-synthetic", "--format", "html"]):
+        result = run(archive, *args)
+        assert result.exit_code == 0, (args, result.output)
+        assert not leaks(result.stdout), (field, spelling, args, result.stdout[:2000])

@@ -51,6 +51,7 @@ _WORD = rf"(?:[^\W_]|[{_INSIDE}]|{_ENTITY})+"
 _MARKUP = r"<[A-Za-z/!?][^<>]{0,2000}>|\]\([^()\s]{0,2000}\)"
 _SCAN = re.compile(rf"(?P<markup>{_MARKUP})|(?P<word>{_WORD})")
 _SPLIT = re.compile(r"[\W_]+")
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
 
 # Look-alikes (after Unicode's confusables.txt): Cyrillic, Greek and Armenian letters that are
 # read as the Latin letter they look like. Applied before case folding, so capitals map by shape.
@@ -107,14 +108,8 @@ def _is_arabic(word: str) -> bool:
     return "\u0600" <= word[0] <= "\u06ff"
 
 
-@dataclass
-class _Word:
-    key: bytes       # keyed hash of the normalised word
-    alts: tuple      # keyed hashes of its Arabic variants
-    start: int
-    end: int
-    markup: bool
-
+# A scanned word: (keyed hash, hashes of its Arabic variants, start, end, inside markup)
+_Word = tuple
 
 class Redactor:
     """Replaces every protected name in text (or in nested JSON-like data) with ``[redacted]``.
@@ -130,6 +125,8 @@ class Redactor:
         for entry in sorted(self.entries, key=len, reverse=True):   # longest first
             self._first.setdefault(entry[0], []).append(entry)
         self._hashes: dict[str, bytes] = {}
+        self._parts_cache: dict[str, tuple] = {}
+        self._words_of_names = frozenset(h for entry in self.entries for h in entry)
 
     # -- construction
     @classmethod
@@ -165,39 +162,52 @@ class Redactor:
         return bool(self.entries)
 
     # -- matching
+    def _parts(self, word: str) -> tuple:
+        """(hash, hashes of its Arabic variants) for each normalised word a scanned word gives."""
+        parts = self._parts_cache.get(word)
+        if parts is None:
+            parts = tuple((self._hash(p), tuple(self._hash(v) for v in _arabic_variants(p)) if _is_arabic(p) else ())
+                          for p in normal_words(word))
+            self._parts_cache[word] = parts
+        return parts
+
     def _words(self, text: str) -> list[_Word]:
         words = []
         for m in _SCAN.finditer(text):
-            if m.group("markup"):
-                inner_start = m.start()
-                for w in _SCAN.finditer(m.group("markup")):
-                    if w.group("word"):
-                        s, e = inner_start + w.start(), inner_start + w.end()
-                        for part in normal_words(w.group("word")):
-                            words.append(self._word(part, s, e, True))
+            word = m.group("word")
+            if word is not None:
+                s, e = m.span()
+                words.extend((key, alts, s, e, False) for key, alts in self._parts(word))
                 continue
-            s, e = m.span()
-            for part in normal_words(m.group("word")):
-                words.append(self._word(part, s, e, False))
+            inner_start = m.start()   # markup: its words count too, and are looked through
+            for w in _SCAN.finditer(m.group("markup")):
+                if w.group("word"):
+                    s, e = inner_start + w.start(), inner_start + w.end()
+                    words.extend((key, alts, s, e, True) for key, alts in self._parts(w.group("word")))
         return words
-
-    def _word(self, part: str, start: int, end: int, markup: bool) -> _Word:
-        alts = tuple(self._hash(v) for v in _arabic_variants(part)) if _is_arabic(part) else ()
-        return _Word(self._hash(part), alts, start, end, markup)
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where protected names are in ``text``: (start, end) character ranges, merged."""
         if not self._first or not text:
             return []
+        if text.isascii() and "&" not in text and "<" not in text:
+            # Plain ASCII (most English text): its words are runs of letters and digits, so a text
+            # none of whose distinct words is part of a name is passed over at C speed.
+            if self._words_of_names.isdisjoint(self._hash(w) for w in set(_ASCII_WORD.findall(text.lower()))):
+                return []
         words = self._words(text)
+        first = self._first
+        if not any(key in first or any(a in first for a in alts) for key, alts, *_ in words):
+            return []
         found = []
-        for sequence in (words, [w for w in words if not w.markup]):
-            for i, w in enumerate(sequence):
-                for first in (w.key, *w.alts):
-                    for entry in self._first.get(first, ()):
+        plain = [w for w in words if not w[4]]
+        for sequence in (words, plain) if len(plain) < len(words) else (words,):
+            for i, (key, alts, start, _, _) in enumerate(sequence):
+                for head in (key, *alts):
+                    for entry in first.get(head, ()):
                         n = len(entry)
-                        if i + n <= len(sequence) and all(sequence[i + k].key == entry[k] for k in range(1, n)):
-                            found.append((w.start, sequence[i + n - 1].end))
+                        if i + n <= len(sequence) and all(sequence[i + k][0] == entry[k] for k in range(1, n)):
+                            found.append((start, sequence[i + n - 1][3]))
                             break
         found.sort()
         merged: list[list[int]] = []

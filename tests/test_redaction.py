@@ -306,6 +306,14 @@ def test_an_id_holding_a_protected_name_is_an_error_and_never_shown(archive, tmp
     assert "karim" not in path.read_text(encoding="utf-8").lower()
 
 
+def test_a_snapshot_file_named_after_a_protected_name_is_an_error(archive):
+    shutil.copy(archive / "sources" / "src.txt", archive / "sources" / "karim-haddad.txt")
+    _write(archive, "teller", source={"snapshot": "sources/karim-haddad.txt"})
+    check = run(archive, "check")
+    assert check.exit_code == 1 and "stories/teller.md:" in check.stdout and "snapshot's file name" in check.stdout
+    assert "teller" not in run(archive, "search", "*", "--format", "csv").stdout
+
+
 def test_an_id_spelled_with_its_own_protected_name_is_an_error(archive):
     _write(archive, "karim-haddad-2016", redact=["KARIM HADDAD"])
     check = run(archive, "check", str(archive / "stories" / "karim-haddad-2016.md"))

@@ -28,8 +28,8 @@ from .redact import ArchiveRedaction, Redactor, Unreadable, declared_names, inde
 
 Progress = Optional[Callable[[int, int], None]]   # (done, total)
 Notice = Optional[Callable[[str], None]]           # one line for the user (stderr)
-ID_HOLDS_NAME = ("the id holds a name listed under redact, and ids are shown everywhere; rename the file and its id "
-                 "(counterbrief add proposes a neutral one)")
+ID_HOLDS_NAME = ("the id or the snapshot's file name holds a name listed under redact, and they are shown and kept "
+                 "everywhere; rename them (counterbrief add proposes a neutral id)")
 
 
 def _file_stat(path: Path) -> Optional[tuple]:
@@ -367,7 +367,7 @@ class Index:
                 manifest.unreadable_lists.pop(rel, None)
         redact = Redactor.from_hashes(key, manifest.redact_entries())
         for rel, (story, problems) in parsed.items():
-            if story is not None and redact.finds(story.id):
+            if story is not None and (redact.finds(story.id) or redact.finds(story.source.get("snapshot", ""))):
                 parsed[rel] = (None, problems + [Problem(rel, story.lines.get("id"), ID_HOLDS_NAME)])
                 manifest.stories[rel] = ("", False, "", manifest.stories[rel][3])
         # Plain (not compound) segment files are memory-mapped when read: a search then reads only

@@ -339,6 +339,11 @@ def load_archive(archive: Archive, only: Optional[list[Path]] = None) -> Loaded:
                                            "the id holds a name another story lists under redact, and ids are shown "
                                            "everywhere; rename the file and its id to something neutral"))
             result.bad_files += 1
+        elif redaction.redactor.finds(story.source.get("snapshot", "")):
+            result.problems.append(Problem(archive.rel(story.path), story.lines.get("source.snapshot"),
+                                           "the snapshot's file name holds a name listed under redact, and file names "
+                                           "are kept in the search index; rename the file and source.snapshot"))
+            result.bad_files += 1
         else:
             kept.append(story)
     result.stories = kept

@@ -1,28 +1,34 @@
 """Redaction: a name listed under ``redact:`` in any story reaches no output, in any spelling.
 
-What matches. A text and each protected name are cut into words and every word is brought to one
-form before they are compared:
+What matches. A text is read in a compared form, character by character, keeping for every
+character of that form the range of the original it came from:
 
-- HTML character references are decoded (``&#75;arim`` is ``Karim``); HTML tags and Markdown link
-  targets are looked through, so ``Karim <b>Haddad</b>`` and ``[Karim](x) Haddad`` match, and the
-  words inside them are checked too;
-- Unicode compatibility forms are folded (NFKC: fullwidth ``Ｋａｒｉｍ``, ligatures), then case
-  (casefold), accents and other combining marks are dropped (``Karîm``, decomposed or not);
-- invisible characters inside a word are dropped: zero-width spaces and joiners, U+2060, the soft
-  hyphen, bidirectional controls, variation selectors, the Arabic tatweel;
-- Cyrillic and Greek letters that look like Latin ones are read as those (``Кarim`` with a
-  Cyrillic К);
-- Arabic is normalised as search does: harakat and tatweel dropped, alef variants to alef, ta
-  marbuta to ha, alef maqsura and Persian yeh to ya; a word may carry a one-letter proclitic
-  (و ف ب ل ك) and the article ال before the name.
+- character references are decoded, with or without their semicolon and with any number of
+  leading zeros (``&#75;arim``, ``&#x04B;``, ``&iacute``), and so is percent-encoding in addresses
+  (``Karim%20Haddad``);
+- every character is folded: Unicode compatibility forms (NFKC: fullwidth ``Ｋａｒｉｍ``, circled
+  ``Ⓚ``, ligatures, mathematical letters), case (casefold), accents and every other mark;
+  Cyrillic, Greek and Armenian letters that look like Latin ones, and Latin small capitals and
+  dotless letters, are read as the Latin letter (``Кarim`` with a Cyrillic К, ``ᴋᴀʀɪᴍ``); Arabic
+  is normalised as search does (harakat and tatweel dropped, alef forms to alef, ta marbuta to
+  ha, alef maqsura and Persian yeh to ya);
+- what shows nothing is dropped, so it joins the letters around it: every format character
+  (zero-width spaces and joiners, U+2060, soft hyphens, bidi controls, tag characters), every
+  mark (variation selectors), tatweel and Hangul fillers;
+- spaces, line breaks, punctuation and symbols separate words.
 
-A name matches a run of whole words, whatever separates them (any run of spaces, line breaks,
-tabs, punctuation or markup), and also the same words written together (``KarimHaddad``). It
-never matches inside a word: ``Ali`` leaves "totalitarian" alone. The text around a match is
-kept byte for byte; the match, from its first word to its last, becomes ``[redacted]``.
+The text is read twice: with its markup read as text (so names inside tags, attributes and link
+targets count) and with markup taken out (HTML tags and comments, Markdown emphasis, escapes,
+brackets and link targets), so ``K<b>arim</b>`` and ``[Karim](x) Haddad`` read as the name.
 
-Names are kept in derived files (the search index) only as keyed hashes of their normalised
-words: the index can redact, but it does not hold the names.
+A name matches a run of whole words, whatever separates them, and the same words written
+together (``KarimHaddad``); an Arabic word may carry a one-letter proclitic (و ف ب ل ك) and the
+article ال before the name. It never matches inside a word: ``Ali`` leaves "totalitarian" alone.
+The text around a match is kept byte for byte; the match, from the first character of its first
+word to the last of its last, becomes ``[redacted]``.
+
+Names are kept in derived files (the search index) only as keyed hashes of their compared words:
+the index can redact, but it does not hold the names.
 """
 from __future__ import annotations
 
@@ -38,20 +44,23 @@ from typing import Any, Iterable, Optional
 
 REDACTED = "[redacted]"
 
-# Characters that may sit inside a word without ending it: combining marks of the common scripts,
-# Arabic harakat and tatweel, invisible format characters (zero-width, soft hyphen, bidi
-# controls, word joiner, BOM, variation selectors).
-_INSIDE = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u061c\u064b-\u065f\u0670\u06d6-\u06ed\u0640"
-           "\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u00ad\u180e\u200b-\u200f\u202a-\u202e"
-           "\u2060-\u2064\u2066-\u2069\ufeff\ufe00-\ufe0f")
-_ENTITY = r"&#[0-9]{1,7};|&#[xX][0-9a-fA-F]{1,6};|&[a-zA-Z][a-zA-Z0-9]{1,31};"
-# A word: letters and digits (not "_"), the characters above, and character references.
-_WORD = rf"(?:[^\W_]|[{_INSIDE}]|{_ENTITY})+"
-# Markup whose words are checked both as part of the text and as if they were not there.
-_MARKUP = r"<[A-Za-z/!?][^<>]{0,2000}>|\]\([^()\s]{0,2000}\)"
-_SCAN = re.compile(rf"(?P<markup>{_MARKUP})|(?P<word>{_WORD})")
-_SPLIT = re.compile(r"[\W_]+")
+# Parts of a text read specially: markup (looked through in one view, read as text in the other),
+# character references and percent-encoding (decoded in both).
+_UNITS = re.compile(
+    r"(?P<comment><!--[\s\S]{0,100000}?-->)"
+    r"|(?P<tag><[A-Za-z/!?][^<>]{0,2000}>)"
+    r"|(?P<link>\]\([^()]{0,2000}\)|\]\[[^\[\]]{0,200}\])"
+    r"|(?P<ref>&#[0-9]{1,12};?|&#[xX][0-9a-fA-F]{1,12};?|&[A-Za-z][A-Za-z0-9]{0,31};?)"
+    r"|(?P<pct>(?:%[0-9A-Fa-f]{2})+)"
+    r"|(?P<mark>[*_~`\\\[\]])")
+_MARKUP_KINDS = ("comment", "tag", "link", "mark")
+_WORDS = re.compile(r"\S+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
+_ASCII_MARKS = str.maketrans("", "", "*_~`\\[]")
+# Letters that show nothing and sit inside words without ending them (beside every mark and
+# format character): tatweel, Hangul fillers, Khmer inherent vowels.
+_INVISIBLE = frozenset("\u0640\u115f\u1160\u3164\uffa0\u17b4\u17b5")
+_LATIN_NAME = re.compile(r"^LATIN (?:SMALL |CAPITAL )?LETTER (?:SMALL CAPITAL |DOTLESS |SMALL )?([A-Z])$")
 
 # Look-alikes (after Unicode's confusables.txt): Cyrillic, Greek and Armenian letters that are
 # read as the Latin letter they look like. Applied before case folding, so capitals map by shape.
@@ -76,20 +85,126 @@ _AR_PROCLITICS = "\u0648\u0641\u0628\u0644\u0643"   # و ف ب ل ك
 _AR_ARTICLE = "\u0627\u0644"                          # ال
 
 
-@lru_cache(maxsize=65536)
-def normal_words(word: str) -> tuple[str, ...]:
-    """One scanned word in the form names are compared in (a reference may decode to a separator)."""
-    text = html.unescape(word) if "&" in word else word
-    text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKE).casefold()
-    text = unicodedata.normalize("NFD", text)
-    text = "".join(c for c in text if unicodedata.category(c) not in ("Mn", "Me", "Cf") and c != "\u0640")
-    text = unicodedata.normalize("NFC", text).translate(_ARABIC)
-    return tuple(w for w in _SPLIT.split(text) if w)
+@lru_cache(maxsize=None)
+def _char(c: str) -> str:
+    """One character in the form names are compared in: "" for what shows nothing, " " for what
+    separates words, else lower-case letters and digits without marks (one character may give two:
+    "ﬁ", "ß")."""
+    category = unicodedata.category(c)
+    if c in _INVISIBLE or category in ("Mn", "Me", "Cf"):
+        return ""
+    if category.startswith("Z") or c.isspace():
+        return " "
+    text = unicodedata.normalize("NFKC", c).translate(_LOOKALIKE).casefold()
+    out = []
+    for ch in unicodedata.normalize("NFD", text).translate(_ARABIC):
+        kind = unicodedata.category(ch)
+        if kind in ("Mn", "Me", "Cf") or ch in _INVISIBLE:
+            continue
+        if not ch.isalnum():
+            out.append(" ")
+            continue
+        if not ch.isascii() and kind.startswith("L"):   # small capitals, dotless i, ...: the Latin letter
+            latin = _LATIN_NAME.match(unicodedata.name(ch, ""))
+            ch = latin.group(1).lower() if latin else ch
+        out.append(ch)
+    return "".join(out)
+
+
+class _Folded(dict):
+    """_char for str.translate, filled as characters are met: folding runs at C speed."""
+
+    def __missing__(self, code: int) -> str:
+        value = self[code] = _char(chr(code))
+        return value
+
+
+_FOLD = _Folded()
+
+
+class _View:
+    """A text in compared form, as segments that remember the original range they came from; a
+    segment read character by character (``plain``) maps each of its characters back exactly."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.pieces: list[str] = []
+        self.segments: list[tuple[int, int, bool]] = []   # (original start, original end, plain)
+        self.offsets: list[int] = []                       # where each piece starts in the view
+        self._length = 0
+
+    def add(self, piece: str, start: int, end: int, plain: bool) -> None:
+        if piece:
+            self.pieces.append(piece)
+            self.segments.append((start, end, plain))
+            self.offsets.append(self._length)
+            self._length += len(piece)
+
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    def original(self, pos: int, end: bool) -> int:
+        """The original position of view character ``pos``: where it starts, or where it ends."""
+        from bisect import bisect_right
+
+        i = bisect_right(self.offsets, pos) - 1
+        start, stop, plain = self.segments[i]
+        if not plain:
+            return stop if end else start
+        within, seen = pos - self.offsets[i], 0
+        for j in range(start, stop):
+            seen += len(_FOLD[ord(self.source[j])])
+            if seen > within:
+                return j + 1 if end else j
+        return stop
+
+
+def _views(text: str) -> tuple[_View, _View]:
+    """The text in compared form, twice: as written (markup read as text, so words inside tags and
+    link targets count) and with markup taken out (so ``K<b>arim</b>`` reads ``Karim``)."""
+    written, bare = _View(text), _View(text)
+    pos = 0
+    for m in _UNITS.finditer(text):
+        if m.start() > pos:
+            piece = text[pos:m.start()].translate(_FOLD)
+            written.add(piece, pos, m.start(), True)
+            bare.add(piece, pos, m.start(), True)
+        kind = m.lastgroup
+        if kind in _MARKUP_KINDS:
+            written.add(m.group().translate(_FOLD), m.start(), m.end(), True)
+            bare.add(" " if kind in ("comment", "tag") and _block(m.group()) else "", m.start(), m.end(), False)
+        else:
+            raw = m.group()
+            decoded = html.unescape(raw) if kind == "ref" else _unpercent(raw)
+            plain = decoded == raw
+            piece = raw.translate(_FOLD) if plain else decoded.translate(_FOLD)
+            written.add(piece, m.start(), m.end(), plain)
+            bare.add(piece, m.start(), m.end(), plain)
+        pos = m.end()
+    if pos < len(text):
+        piece = text[pos:].translate(_FOLD)
+        written.add(piece, pos, len(text), True)
+        bare.add(piece, pos, len(text), True)
+    return written, bare
+
+
+_BLOCK_TAGS = re.compile(r"^</?(p|br|div|li|ul|ol|h[1-6]|tr|td|th|table|blockquote|hr|section|article)\b", re.I)
+
+
+def _block(tag: str) -> bool:
+    """A tag that breaks a line where it stands (words on either side are apart); inline ones join."""
+    return bool(_BLOCK_TAGS.match(tag))
+
+
+def _unpercent(raw: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(raw, errors="replace")
 
 
 def name_words(name: str) -> tuple[str, ...]:
     """A protected name as the words it is matched by."""
-    return tuple(w for m in _SCAN.finditer(name) if m.group("word") for w in normal_words(m.group("word")))
+    return tuple(_WORDS.findall(_views(name)[1].text()))
 
 
 def _arabic_variants(word: str) -> tuple[str, ...]:
@@ -108,8 +223,6 @@ def _is_arabic(word: str) -> bool:
     return "\u0600" <= word[0] <= "\u06ff"
 
 
-# A scanned word: (keyed hash, hashes of its Arabic variants, start, end, inside markup)
-_Word = tuple
 
 class Redactor:
     """Replaces every protected name in text (or in nested JSON-like data) with ``[redacted]``.
@@ -162,52 +275,44 @@ class Redactor:
         return bool(self.entries)
 
     # -- matching
-    def _parts(self, word: str) -> tuple:
-        """(hash, hashes of its Arabic variants) for each normalised word a scanned word gives."""
-        parts = self._parts_cache.get(word)
-        if parts is None:
-            parts = tuple((self._hash(p), tuple(self._hash(v) for v in _arabic_variants(p)) if _is_arabic(p) else ())
-                          for p in normal_words(word))
-            self._parts_cache[word] = parts
-        return parts
-
-    def _words(self, text: str) -> list[_Word]:
-        words = []
-        for m in _SCAN.finditer(text):
-            word = m.group("word")
-            if word is not None:
-                s, e = m.span()
-                words.extend((key, alts, s, e, False) for key, alts in self._parts(word))
-                continue
-            inner_start = m.start()   # markup: its words count too, and are looked through
-            for w in _SCAN.finditer(m.group("markup")):
-                if w.group("word"):
-                    s, e = inner_start + w.start(), inner_start + w.end()
-                    words.extend((key, alts, s, e, True) for key, alts in self._parts(w.group("word")))
-        return words
+    def _word(self, word: str) -> tuple:
+        """(hash, hashes of its Arabic variants) of a compared word."""
+        found = self._parts_cache.get(word)
+        if found is None:
+            alts = tuple(self._hash(v) for v in _arabic_variants(word)) if _is_arabic(word) else ()
+            found = self._parts_cache[word] = (self._hash(word), alts)
+        return found
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where protected names are in ``text``: (start, end) character ranges, merged."""
         if not self._first or not text:
             return []
-        if text.isascii() and "&" not in text and "<" not in text:
-            # Plain ASCII (most English text): its words are runs of letters and digits, so a text
-            # none of whose distinct words is part of a name is passed over at C speed.
-            if self._words_of_names.isdisjoint(self._hash(w) for w in set(_ASCII_WORD.findall(text.lower()))):
+        if text.isascii() and "&" not in text and "<" not in text and "%" not in text:
+            # Plain ASCII (most English text): its words are runs of letters and digits (with
+            # emphasis marks taken out, too), so a text none of whose distinct words is part of a
+            # name is passed over at C speed.
+            low = text.lower()
+            words = set(_ASCII_WORD.findall(low))
+            if any(c in text for c in "*_~`\\[]"):
+                words.update(_ASCII_WORD.findall(low.translate(_ASCII_MARKS)))
+            if self._words_of_names.isdisjoint(self._hash(w) for w in words):
                 return []
-        words = self._words(text)
         first = self._first
-        if not any(key in first or any(a in first for a in alts) for key, alts, *_ in words):
-            return []
         found = []
-        plain = [w for w in words if not w[4]]
-        for sequence in (words, plain) if len(plain) < len(words) else (words,):
-            for i, (key, alts, start, _, _) in enumerate(sequence):
+        for view in _views(text):
+            # (hash, Arabic variant hashes, view start, view end) of each word; original positions
+            # are worked out only for the words of a match.
+            text_of_view = view.text()
+            if not any(key in first or any(a in first for a in alts)
+                       for key, alts in map(self._word, set(_WORDS.findall(text_of_view)))):
+                continue
+            sequence = [(*self._word(m.group()), m.start(), m.end()) for m in _WORDS.finditer(text_of_view)]
+            for i, (key, alts, start, _) in enumerate(sequence):
                 for head in (key, *alts):
                     for entry in first.get(head, ()):
                         n = len(entry)
                         if i + n <= len(sequence) and all(sequence[i + k][0] == entry[k] for k in range(1, n)):
-                            found.append((start, sequence[i + n - 1][3]))
+                            found.append((view.original(start, False), view.original(sequence[i + n - 1][3] - 1, True)))
                             break
         found.sort()
         merged: list[list[int]] = []
@@ -256,13 +361,14 @@ def _widen_markup(text: str, s: int, e: int) -> tuple[int, int]:
     """A match that holds emphasis marks takes the marks that close or open them too, so that
     ``Karim **Haddad**`` becomes ``[redacted]`` and not ``[redacted]**``."""
     inner = text[s:e]
-    if not any(c in inner for c in _EMPHASIS) and "](" not in inner:
+    link = "](" in inner or "][" in inner
+    if not any(c in inner for c in _EMPHASIS) and not link:
         return s, e
     while e < len(text) and text[e] in _EMPHASIS:
         e += 1
     while s > 0 and text[s - 1] in _EMPHASIS:
         s -= 1
-    if "](" in inner and s > 0 and text[s - 1] == "[":   # [Karim](url) Haddad
+    if link and s > 0 and text[s - 1] == "[":   # [Karim](url) Haddad, [Karim][1] Haddad
         s -= 1
     return s, e
 

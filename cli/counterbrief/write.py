@@ -104,6 +104,23 @@ def _reproducible_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def evaluation_csv(context: dict[str, Any]) -> bytes:
+    """The brief's evaluation items as CSV, to print or load into a survey tool: asked before and
+    after the session, each on its scale. A cell that a spreadsheet would run as a formula is quoted."""
+    import csv
+
+    def cell(value: str) -> str:
+        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["n", "statement", "scale", "when", "source"])
+    for n, item in enumerate(context["evaluation"], 1):
+        w.writerow([n, cell(item["statement"]), cell(item["scale"]), "before and after the session",
+                    "suggested by counterbrief" if item.get("suggested") else "recipe"])
+    return out.getvalue().encode("utf-8")
+
+
 WRITERS: dict[str, Callable[[dict[str, Any], Templates], bytes]] = {
     "md": _text("md"), "html": _text("html"), "txt": _text("txt"), "json": write_json,
     "pdf": write_pdf, "docx": write_docx,

@@ -82,7 +82,8 @@ def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
         body, blockquote, h1, h2, h3 {{ font-family: "counterbrief sans"; }}
     """, font_config=fonts)
     document = HTML(string=html, base_url=str(t.fonts_dir), url_fetcher=_local_only)
-    return document.write_pdf(stylesheets=[css], font_config=fonts) or b""
+    # Tagged PDF (PDF/UA-1): headings, lists and reading order survive for screen readers.
+    return document.write_pdf(stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1") or b""
 
 
 def write_docx(context: dict[str, Any], t: Templates) -> bytes:

@@ -364,3 +364,20 @@ def test_the_pdf_is_tagged_for_accessibility(pack, two_editions, tmp_path):
     assert run(pack, "brief", two_editions, "--include-synthetic", "-o", out).exit_code == 0
     info = subprocess.run([need("pdfinfo"), str(out)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"Tagged:\s+yes", info)
+
+
+def lone_words(text: str) -> list[str]:
+    """Lines of one word cut out of a running sentence: the line before is full, the next goes on in lowercase."""
+    lines = [line.strip() for line in text.splitlines()]
+    return [f"{a} / {b} / {c}" for a, b, c in zip(lines, lines[1:], lines[2:])
+            if len(a) > 60 and len(b.split()) == 1 and b[-1:].isalpha() and c[:1].islower()]
+
+
+@pytest.mark.parametrize("recipe", ["why-they-left-amman.yml", "propaganda-machine-teachers.yml"])
+def test_the_bundled_pdf_briefs_have_no_stray_line_breaks(tmp_path, recipe):
+    # WeasyPrint measures a text run's trailing space when it checks that the rest of a paragraph
+    # fits: a run ending in a space before an inline element (or the end of a list item) could
+    # then be cut after its first word. The template keeps such spaces inside the inline element.
+    out = tmp_path / "brief.pdf"
+    assert run(REPO, "brief", REPO / "recipes" / recipe, "-o", out).exit_code == 0
+    assert lone_words(read_back(out, tmp_path)) == []

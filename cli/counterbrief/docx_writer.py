@@ -107,7 +107,9 @@ def brief_docx(ctx: dict[str, Any]) -> bytes:
         if not ctx["messengers"]:
             doc.add_paragraph("No messengers: no account was selected.")
         if ctx["messenger_notes"]:
-            doc.add_paragraph(ctx["messenger_notes"])
+            note = doc.add_paragraph()
+            note.add_run("Note on the messengers, from the recipe: ").italic = True
+            note.add_run(ctx["messenger_notes"])
         for heading, key in (("Media", "media"), ("Call to action", "action")):
             doc.add_heading(heading, level=1)
             doc.add_paragraph(ctx[key] + suggested(key))

@@ -381,3 +381,16 @@ def test_the_bundled_pdf_briefs_have_no_stray_line_breaks(tmp_path, recipe):
     out = tmp_path / "brief.pdf"
     assert run(REPO, "brief", REPO / "recipes" / recipe, "-o", out).exit_code == 0
     assert lone_words(read_back(out, tmp_path)) == []
+
+
+def test_a_protected_name_in_a_quote_never_leaks_through_the_do_no_harm_points(pack):
+    (pack / "sources" / "src.txt").write_text(SOURCE + '"They kill anyone who argues, said the commander Zorvan Kethlimar."\n',
+                                              encoding="utf-8")
+    write_story(pack, "echo", [{"text": "They kill anyone who argues, said the commander Zorvan Kethlimar.",
+                                "context": "He names his commander."}], ["suppression-of-dissent"],
+                redact=["Zorvan Kethlimar"])
+    recipe = write_recipe(pack, "protect", messages=[{"text": "Dissent", "themes": ["suppression-of-dissent"],
+                                                      "quotes": ["echo#1"]}])
+    text = json.dumps(brief_json(pack, recipe), ensure_ascii=False)
+    assert "Zorvan" not in text and "Kethlimar" not in text
+    assert "commander [redacted]" in text and points(brief_json(pack, recipe), "violence")

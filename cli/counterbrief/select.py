@@ -204,7 +204,7 @@ def credibility(story: Story) -> dict[str, Any]:
     An empty field says "not assessed by a curator": never "none", which would claim an assessment.
     """
     sp, src = story.speaker, story.source
-    inside = f"was inside {story.group}" + (f" ({sp['role']})" if sp.get("role") else "")
+    inside = f"was inside {story.group}"   # the role is printed beside the name
     if sp.get("joined") or sp.get("left"):
         inside += f", from {sp.get('joined', '?')} to {sp.get('left', '?')}"
     teller = src.get("outlet") or src.get("via") or "the source"
@@ -229,7 +229,7 @@ def credibility(story: Story) -> dict[str, Any]:
         {"label": "What they did inside", "text": sp.get("involvement") or NOT_ASSESSED},
         {"label": "Speaks from", "text": where.get(sp.get("speaking_from", ""), NOT_ASSESSED)},
         {"label": "Expresses regret", "text": regret.get(sp.get("expresses_regret", ""), NOT_ASSESSED)},
-        {"label": "Corroboration", "text": "; ".join(c.rstrip(". ") for c in story.corroboration) or NOT_ASSESSED},
+        {"label": "Corroboration", "text": ". ".join(c.rstrip(". ") for c in story.corroboration) or NOT_ASSESSED},
         {"label": "Provenance", "text": "; ".join(provenance) or "first-hand report by a named outlet"},
     ]
     limits = [f"{row['label'].lower()}: {row['text']}" for row in profile
@@ -271,7 +271,9 @@ def _lower_first(text: str) -> str:
 
 
 def default_questions(message: str, speakers: list[str]) -> list[str]:
-    who = " and ".join(speakers) if speakers else "the former members quoted here"
+    # "unnamed ISIS defector" reads as "the unnamed ISIS defector"; a name stays as it is.
+    names = [("the " + s if s[:1].islower() else s) for s in speakers]
+    who = " and ".join(names) if names else "the former members quoted here"
     claim = _lower_first(message.rstrip("."))
     return [f"What in the words of {who} shows that {claim}?",
             f"Why would the group want people to believe the opposite of \u201c{message.rstrip('.')}\u201d?",
@@ -286,8 +288,9 @@ def default_session(recipe: Recipe, messages: list[dict], under_18: Optional[boo
              "cannot), the purpose of the session, and the evaluation items before it starts."]
     for n, m in enumerate(messages, 1):
         count = sum(len(t["quotes"]) for t in m["testimony"])
-        steps.append(f"Message {n} ({per} min): \u201c{m['text']}\u201d. Read the {count} quote{'s' if count != 1 else ''} "
-                     "and their context aloud, then the discussion questions." if count else
+        steps.append(f"Message {n} ({per} min): \u201c{m['text']}\u201d. Read "
+                     + ("the quote and its context" if count == 1 else f"the {count} quotes and their context")
+                     + " aloud, then the discussion questions." if count else
                      f"Message {n}: \u201c{m['text']}\u201d has no testimony yet: drop it from the session.")
     steps.append("Closing (10 min): the call to action, the evaluation items again, and where to get help "
                  "after the session.")
@@ -317,10 +320,6 @@ def _words_in(text: str, language: str, words: dict[str, list[str]]) -> list[str
     return found
 
 
-def _short(text: str, n: int = 60) -> str:
-    return text if len(text) <= n else text[: n - 3].rstrip() + "..."
-
-
 def do_no_harm_points(recipe: Recipe, messages: list[dict], used: dict[str, Story],
                       citations: list[dict], under_18: Optional[bool]) -> list[dict[str, str]]:
     """Do-no-harm points derived from the content used; each names the quote or message it comes from.
@@ -335,17 +334,19 @@ def do_no_harm_points(recipe: Recipe, messages: list[dict], used: dict[str, Stor
     young = bool(under_18) or (youngest is not None and youngest < 25 and "adult" not in age_text.lower())
     glamour_from: list[str] = []
     glamour_why: list[str] = []
+    glamour_themes: set[str] = set()
     for n, m in enumerate(messages, 1):
         for t in m["testimony"]:
             story = used[t["story_id"]]
             for q in t["quotes"]:
-                where = f"message {n}, {t['speaker']}: \u201c{_short(q['text'])}\u201d"
+                # The whole quote, never a cut one: the redactor at the end must see whole names.
+                where = f"message {n}, {t['speaker']}: \u201c{q['text']}\u201d"
                 glamour = _words_in(q["text"], story.language, GLAMOUR_WORDS)
                 themes = sorted(set(q["themes"]) & GLAMOUR_THEMES)
                 if glamour or themes:
                     glamour_from.append(where)
-                    glamour_why += [w for w in [*(f"\u201c{w}\u201d" for w in glamour), *(f"theme {x}" for x in themes)]
-                                    if w not in glamour_why]
+                    glamour_why += [w for w in (f"\u201c{w}\u201d" for w in glamour) if w not in glamour_why]
+                    glamour_themes.update(themes)
                 violence = _words_in(q["text"] + " " + q["context"], story.language, VIOLENCE_WORDS)
                 vthemes = sorted(set(q["themes"]) & VIOLENCE_THEMES)
                 if q["graphic"] or violence or vthemes:
@@ -354,14 +355,14 @@ def do_no_harm_points(recipe: Recipe, messages: list[dict], used: dict[str, Stor
                     violent.append(f"{where} ({why})")
     if glamour_from:
         points.insert(0, {"kind": "glamorisation", "from": "; ".join(glamour_from), "text": (
-            f"Glamorisation risk ({', '.join(glamour_why)}): talk of pay, status or power can make the group attractive"
+            f"Glamorisation risk ({', '.join([*glamour_why, *(f'theme {x}' for x in sorted(glamour_themes))])}): talk of pay, status or power can make the group attractive"
             + (", above all to young people looking for money, respect or a role" if young else "")
             + ". Frame it as the bait the group uses, and set it beside what the accounts say joining cost.")})
     if violent:
         points.insert(0, {"kind": "violence", "from": "; ".join(violent), "text": (
-            f"Violence: {len(violent)} quote{'s' if len(violent) > 1 else ''} speak{'s' if len(violent) == 1 else ''} of "
-            "killing. Say so before reading, read them yourself rather than asking a participant to, add no detail, "
-            "and let anyone step out.")})
+            ("Violence: 1 quote speaks of killing. Say so before reading it, read it yourself" if len(violent) == 1 else
+             f"Violence: {len(violent)} quotes speak of killing. Say so before reading them, read them yourself")
+            + " rather than asking a participant to, add no detail, and let anyone step out.")})
     for sid in sorted(used):
         story = used[sid]
         if story.content_warnings:

@@ -394,3 +394,43 @@ def test_a_protected_name_in_a_quote_never_leaks_through_the_do_no_harm_points(p
     text = json.dumps(brief_json(pack, recipe), ensure_ascii=False)
     assert "Zorvan" not in text and "Kethlimar" not in text
     assert "commander [redacted]" in text and points(brief_json(pack, recipe), "violence")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_carries_the_same_facilitator_content(tmp_path, fmt):
+    recipe = REPO / "recipes" / "why-they-left-amman.yml"
+    data = json.loads(run(REPO, "brief", recipe, "--format", "json").stdout)
+    out = tmp_path / f"amman.{fmt}"
+    assert run(REPO, "brief", recipe, "-o", out).exit_code == 0
+    text = flat(read_back(out, tmp_path))
+    if fmt == "json":
+        text = flat(" ".join(strings(json.loads(out.read_text()))))
+    wanted = [q["context"] for m in data["messages"] for t in m["testimony"] for q in t["quotes"]]
+    wanted += [row["text"] for p in data["messengers"] for row in p["profile"]]
+    wanted += [p["summary"].split(".")[0] for p in data["messengers"]]
+    wanted += data["session"]["steps"] + [data["safeguarding"]["text"]] + [e["statement"] for e in data["evaluation"]]
+    wanted += [p["text"] for p in data["do_no_harm"]["points"]] + data["do_no_harm"]["rules"]
+    wanted += [q for m in data["messages"] for q in m["questions"]]
+    for want in wanted:
+        assert flat(want) in text, want
+
+
+def strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [s for v in value for s in strings(v)] if isinstance(value, list) else []
+
+
+def test_the_keyword_lists_find_pay_and_killing_in_french_and_arabic():
+    from counterbrief.select import GLAMOUR_WORDS, VIOLENCE_WORDS, _words_in
+
+    assert _words_in("Leur salaire est plus élevé et ils ont de meilleures voitures.", "fr", GLAMOUR_WORDS) == [
+        "salaire", "voiture"]
+    assert _words_in("Ils tuent tous ceux qui discutent.", "fr", VIOLENCE_WORDS) == []   # "tuent": not in the list
+    assert _words_in("Ils ont tué ceux qui discutaient.", "fr", VIOLENCE_WORDS) == ["tué"]
+    assert _words_in("لديهم رواتب أعلى وسيارات أفضل", "ar", GLAMOUR_WORDS) == ["رواتب", "سيارات"]
+    assert _words_in("قَتَلوا كل من اعترض", "ar", VIOLENCE_WORDS) == ["قتل"]
+    assert _words_in("We were paid, and the car was ours.", "en", GLAMOUR_WORDS) == ["paid", "car"]
+    assert _words_in("The carpet and the payload.", "en", GLAMOUR_WORDS) == []

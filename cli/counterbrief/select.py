@@ -119,6 +119,11 @@ def choose(profiles: list[dict], recipe: Recipe, options: Options,
     """
     warn = warnings.append if warnings is not None else (lambda _m: None)
     by_id = {p["id"]: p for p in profiles}
+    by_theme: dict[str, list[tuple[int, int]]] = {}     # theme -> (profile index, quote number)
+    for i, p in enumerate(profiles):
+        for n, qm in enumerate(p.get("quote_meta") or [], 1):
+            for t in qm["themes"]:
+                by_theme.setdefault(t, []).append((i, n))
     used_quotes: dict[tuple[str, int], int] = {}       # (story id, quote number) -> message number
     used: dict[tuple[str, str], int] = {}
     language = recipe.audience.get("language", "")
@@ -153,37 +158,53 @@ def choose(profiles: list[dict], recipe: Recipe, options: Options,
             take(story, n, 0.0, True)
 
         scores = query_scores(message.query) if message.query else {}
+        wanted = set(message.themes)
+        # Only quotes that can back the message are scored: those on one of its themes, or, for a
+        # message with a query and no themes, those of the accounts the query finds.
+        if wanted:
+            overlap_of: dict[tuple[int, int], int] = {}
+            for t in wanted:
+                for pq in by_theme.get(t, ()):
+                    overlap_of[pq] = overlap_of.get(pq, 0) + 1
+        else:
+            overlap_of = {(i, n): 0 for i, p in enumerate(profiles) if scores.get(p["id"], 0.0) > 0
+                          for n in range(1, len(p.get("quote_meta") or []) + 1)}
+        bases: dict[int, float] = {}
         ranked = []
-        for p in profiles:
-            q_score = scores.get(p["id"], 0.0)
-            base = 2.0 * q_score + (1.0 if language and p["language"] == language else 0.0)
-            base -= 2.5 * used.get(("speaker", p["speaker"]), 0)
-            base -= 0.75 * used.get(("source", p["snapshot"]), 0)
-            base -= 0.5 * used.get(("origin", p["origin"]), 0) if p["origin"] else 0.0
-            for n, qm in enumerate(p.get("quote_meta") or [], 1):
-                if (p["id"], n) in used_quotes or qm.get("group_claim") or (qm["graphic"] and not recipe.include_graphic):
-                    continue
-                overlap = len(set(message.themes) & set(qm["themes"]))
-                if (message.themes and not overlap) or (not message.themes and q_score <= 0):
-                    continue
-                ranked.append((round(3.0 * overlap + base, 6), p["id"], n, p))
-        ranked.sort(key=lambda r: (-r[0], r[1], r[2]))   # stable tie-break: id, then quote number
+        for (i, n), overlap in overlap_of.items():
+            p = profiles[i]
+            qm = p["quote_meta"][n - 1]
+            if (p["id"], n) in used_quotes or qm.get("group_claim") or (qm["graphic"] and not recipe.include_graphic):
+                continue
+            base = bases.get(i)
+            if base is None:
+                base = 2.0 * scores.get(p["id"], 0.0) + (1.0 if language and p["language"] == language else 0.0)
+                base -= 2.5 * used.get(("speaker", p["speaker"]), 0)
+                base -= 0.75 * used.get(("source", p["snapshot"]), 0)
+                base -= 0.5 * used.get(("origin", p["origin"]), 0) if p["origin"] else 0.0
+                bases[i] = base
+            # Sorted as is: best fit first, then the story id, then the quote number (a stable tie-break).
+            ranked.append((-round(3.0 * overlap + base, 6), p["id"], n, i))
+        ranked.sort()
         # First pass: one quote from each of the best accounts; second: a second quote from those taken.
         for second_pass in (False, True):
-            for fit, sid, n, p in ranked:
+            for neg_fit, sid, n, i in ranked:
+                p = profiles[i]
+                if not second_pass and len(picked) >= recipe.max_accounts_per_message:
+                    break
                 if (sid, n) in used_quotes:
                     continue
                 have = picked.get(sid)
                 if second_pass:
                     if have is None or len(have.quotes) >= 2 or all(have.pinned):
                         continue
-                elif have is not None or len(picked) >= recipe.max_accounts_per_message:
+                elif have is not None:
                     continue
                 story = load_story(p)
                 if (story is None or not allowed(story, recipe, options) or n > len(story.quotes)
                         or not quote_eligible(story, story.quotes[n - 1], message, recipe.include_graphic)):
                     continue
-                take(story, n, fit, False)
+                take(story, n, -neg_fit, False)
         for c in picked.values():
             for key in (("speaker", c.story.speaker.get("alias", "")), ("source", c.story.source.get("snapshot", "")),
                         ("origin", c.story.speaker.get("origin", ""))):

@@ -434,3 +434,18 @@ def test_the_keyword_lists_find_pay_and_killing_in_french_and_arabic():
     assert _words_in("قَتَلوا كل من اعترض", "ar", VIOLENCE_WORDS) == ["قتل"]
     assert _words_in("We were paid, and the car was ours.", "en", GLAMOUR_WORDS) == ["paid", "car"]
     assert _words_in("The carpet and the payload.", "en", GLAMOUR_WORDS) == []
+
+
+def test_a_pin_that_is_not_usable_at_the_recipe_level_is_an_error_in_check(pack):
+    write_story(pack, "golf", [{"text": "They kill anyone who argues."}], ["suppression-of-dissent"],
+                sensitivity="internal")
+    recipe = write_recipe(pack, "level", messages=[{"text": "Dissent", "themes": ["suppression-of-dissent"],
+                                                    "quotes": ["golf#1", "charlie#1"]}])
+    checked = run(pack, "check").stdout
+    assert "pinned quote golf#1 of message 1 is not usable in a public brief (approved, internal)" in checked
+    assert "pinned quote charlie#1 of message 1 is marked graphic and the recipe leaves graphic quotes out" in checked
+    result = run(pack, "brief", recipe, "--format", "json", "--include-synthetic")
+    assert "warning: message 1: pinned quote golf#1 is not usable in a public brief" in result.stderr
+    internal = json.loads(run(pack, "brief", recipe, "--format", "json", "--include-synthetic", "--level",
+                              "internal").stdout)
+    assert refs(internal)[0][0] == "golf#1"

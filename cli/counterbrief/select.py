@@ -406,7 +406,7 @@ def do_no_harm_points(recipe: Recipe, messages: list[dict], used: dict[str, Stor
     home = [p for p in places if country and country in (p.lower(), *PLACES[p])]
     for place in home:
         points.append({"kind": "trauma", "from": f"the account{'s' if len(places[place]) > 1 else ''} of {', '.join(places[place])}",
-                       "text": f"These accounts name {place}, the audience's country: participants may know people who "
+                       "text": f"The accounts used name {place}, the audience's country: participants may know people who "
                                "joined, were harmed or were killed. Ask before the session whether anyone is directly "
                                "affected, and have support ready."})
     others = [p for p in places if p not in home]

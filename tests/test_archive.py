@@ -24,7 +24,7 @@ def test_bundled_archive_checks_clean_and_has_the_three_seed_accounts():
     loaded = load_archive(load.find_archive(None, None, Path("/")))
     assert loaded.archive.bundled
     assert not loaded.errors, messages(loaded)
-    assert sorted(loaded.by_id()) == ["abu-abdullah-al-maghribi", "abu-hajer-al-maghribi", "jordanian-defector-cbs-2017"]
+    assert sorted(loaded.by_id()) == ["abu-abdullah-al-maghribi", "abu-hajer-al-maghribi", "cbs-defector-turkey-2017"]
     assert all(s.usable for s in loaded.stories)
 
 

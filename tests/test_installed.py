@@ -29,7 +29,7 @@ def test_installed_check_passes_on_the_bundled_archive_from_an_empty_folder(tmp_
     assert data["errors"] == [] and data["checked"] == 3
 
 
-@pytest.mark.parametrize("sid", ["abu-hajer-al-maghribi", "abu-abdullah-al-maghribi", "jordanian-defector-cbs-2017"])
+@pytest.mark.parametrize("sid", ["abu-hajer-al-maghribi", "abu-abdullah-al-maghribi", "cbs-defector-turkey-2017"])
 def test_installed_show_prints_each_seed_account(tmp_path, sid):
     result = cb("show", sid, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

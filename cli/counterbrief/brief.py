@@ -9,9 +9,10 @@ from .select import Options, brief_date, build_context, choose, levels
 
 
 def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
-          source_date_epoch: Optional[str] = None) -> dict[str, Any]:
+          source_date_epoch: Optional[str] = None, warnings: Optional[list[str]] = None) -> dict[str, Any]:
     """The brief's context, from ``index`` (a search.Index) as it is: ``cli.fresh_answer`` decides
-    whether it was fresh enough to keep. Reads files but writes nothing."""
+    whether it was fresh enough to keep. Reads files but writes nothing. Selection problems (a
+    pinned quote that cannot be used) are appended to ``warnings``."""
     from .search import SearchRequest, gated_profiles, search
     from .validate import SnapshotCache, check_story
 
@@ -42,7 +43,7 @@ def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
             stories[profile["path"]] = story
         return stories[profile["path"]]
 
-    chosen = choose(profiles, recipe, options, query_scores, load_story)
+    chosen = choose(profiles, recipe, options, query_scores, load_story, warnings)
     used = sorted({c.story.path for picked in chosen for c in picked})
     files = [(archive.rel(p), p.read_bytes()) for p in used]
     if archive.vocabulary_path.is_file():

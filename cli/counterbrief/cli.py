@@ -213,6 +213,7 @@ def check(ctx, paths, as_json) -> None:
     Example:
         counterbrief check stories/abu-hajer-al-maghribi.md
     """
+    from . import load
     from .recipe import recipe_problems
     from .validate import load_archive
 
@@ -229,7 +230,10 @@ def check(ctx, paths, as_json) -> None:
             else:
                 only.append(p)
     loaded = load_archive(archive, only=only)
-    loaded.problems += recipe_problems(recipes, loaded.vocabulary, archive.rel)
+    # Pinned quotes are judged against the whole archive, even when only some files were named.
+    pool = loaded if only is None or not recipes else load_archive(archive)
+    loaded.problems += recipe_problems(recipes, loaded.vocabulary, archive.rel, pool.by_id(),
+                                       {p.stem for p in load.story_paths(archive)})
     checked = len(only) if only is not None else len(loaded.stories) + loaded.bad_files
     if as_json:
         emit_json({"archive": str(archive.root), "checked": checked, "recipes": len(recipes),
@@ -255,7 +259,7 @@ def show(ctx, story_id, as_json, notes) -> None:
 
     \b
     Example:
-        counterbrief show jordanian-defector-cbs-2017
+        counterbrief show cbs-defector-turkey-2017
     """
     from . import present
     from .errors import UsageProblem
@@ -490,20 +494,28 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "pdf", "docx", "json", "txt"]),
               help="Output format (default: from -o, else md).")
 @click.option("--template", default=None, help="A template name (from the archive's templates/) or a .j2 path.")
-@click.option("--strict", is_flag=True, help="Fail (exit 1) when a message has no usable account.")
+@click.option("--strict", is_flag=True,
+              help="Fail (exit 1) when a message has no usable account, or an under-18 audience has no safeguarding plan.")
+@click.option("--edition", type=click.Choice(["facilitator", "handout"]), default="facilitator", show_default=True,
+              help="facilitator: everything; handout: what participants may see (messages, quotes, questions).")
+@click.option("--evaluation", "evaluation_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Also write the evaluation items (pre/post) as CSV to this file.")
 @archive_option
 @click.pass_context
 def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level, include_graphic, include_synthetic,
-          per_message, output, fmt, template, strict) -> None:
+          per_message, output, fmt, template, strict, edition, evaluation_file) -> None:
     """Render a counter-messaging brief from a recipe (or from --theme/--query).
 
     Only approved, public accounts are used (internal ones too with --level internal);
     restricted accounts, curator notes and redacted names never appear. The same archive and
-    recipe give the same bytes every time.
+    recipe give the same bytes every time. The facilitator edition holds everything; the
+    handout holds only what participants may see (refused for an internal brief).
 
     \b
     Examples:
         counterbrief brief recipes/why-they-left-amman.yml -o brief.pdf
+        counterbrief brief recipes/why-they-left-amman.yml --edition handout -o handout.pdf
+        counterbrief brief recipes/why-they-left-amman.yml -o brief.pdf --evaluation items.csv
         counterbrief brief --theme regret --theme suppression-of-dissent --format html -o regret.html
     """
     from . import brief as pipeline
@@ -532,17 +544,41 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
         recipe.level = level
     if include_graphic:
         recipe.include_graphic = True
+    if edition == "handout" and recipe.level == "internal":
+        raise UsageProblem("an internal brief has no participant handout",
+                           fix="make the handout from a public recipe, or use --edition facilitator")
+    if evaluation_file is not None and not evaluation_file.resolve().parent.is_dir():
+        raise UsageProblem(f"{evaluation_file.parent}: folder does not exist", fix="create it or choose another path")
     missing = sorted(i for i in ids if not (archive.stories_dir / f"{i}.md").is_file())
     if missing:
         raise UsageProblem(f"no story '{missing[0]}'", fix="check the id with 'counterbrief show'")
     options = Options(include_synthetic=include_synthetic, only_ids=list(ids))
+    selection: list[str] = []
     context = fresh_answer(ctx, lambda index: pipeline.build(index, vocabulary, recipe, options,
-                                                             os.environ.get("SOURCE_DATE_EPOCH")))
+                                                             os.environ.get("SOURCE_DATE_EPOCH"), selection))
+    for problem in dict.fromkeys(selection):
+        echo(f"warning: {problem}", err=True)
     for gap in context["gaps"]:
         echo(f"warning: no usable account for the message \"{gap}\"", err=True)
+    if context["safeguarding"]["missing"]:
+        echo(f"warning: the audience ({context['audience']['age']}) includes under-18s and the recipe has no "
+             "safeguarding: plan; the brief says so", err=True)
     if strict and context["gaps"]:
         raise CounterbriefError(f"{len(context['gaps'])} message(s) have no usable account; nothing was written",
                                 recipe_file, fix="add or approve accounts for them, or run without --strict")
+    if strict and context["safeguarding"]["missing"]:
+        raise CounterbriefError("the audience includes under-18s and the recipe has no safeguarding plan; nothing was "
+                                "written", recipe_file, fix="add 'safeguarding:' (what to do on a disclosure, referral "
+                                "contacts) to the recipe")
+    if evaluation_file is not None:
+        from .write import evaluation_csv
+
+        write_atomic(evaluation_file, evaluation_csv(context))
+        echo(f"wrote {evaluation_file} ({len(context['evaluation'])} evaluation items)", err=True)
+    if edition == "handout":
+        from .select import handout
+
+        context = handout(context)
     from importlib.resources import files
 
     templates = Templates(template or recipe.template, archive.templates_dir, bundled_root() / "templates",
@@ -552,7 +588,7 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
         click.echo(data.decode("utf-8"), nl=False)
     else:
         write_atomic(output, data)
-        echo(f"wrote {output} ({fmt}, {sum(len(m['testimony']) for m in context['messages'])} testimonies, "
+        echo(f"wrote {output} ({fmt}, {edition}, {sum(len(m['testimony']) for m in context['messages'])} testimonies, "
              f"{len(context['citations'])} sources)", err=True)
 
 

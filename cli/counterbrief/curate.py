@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,9 @@ def init_archive(dest: Path, bundled: Path, force: bool = False) -> list[Path]:
         (dest / sub).mkdir(parents=True, exist_ok=True)
     files = {
         "vocabulary.yml": (bundled / "vocabulary.yml").read_text(encoding="utf-8"),
-        "recipes/example.yml": (bundled / "recipes" / "why-they-left-amman.yml").read_text(encoding="utf-8"),
+        # The bundled recipe pins quotes of bundled stories, which a new archive does not hold.
+        "recipes/example.yml": re.sub(r"(?m)^ +quotes: \[[^\]]*\]\n", "",
+                                      (bundled / "recipes" / "why-they-left-amman.yml").read_text(encoding="utf-8")),
         ".gitignore": ".counterbrief/\n",
         "README.md": CURATOR_README,
     }

@@ -16,6 +16,8 @@ class Quote:
     themes: list[str] = field(default_factory=list)
     graphic: bool = False
     line: Optional[int] = None
+    context: str = ""                 # one line in the curator's words: who "they" are, what happened
+    frames_group_claim: bool = False  # the words repeat the group's own claims: never printed unframed
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Story:
     synthetic: bool = False
     redact: list[str] = field(default_factory=list)
     notes: str = ""
+    corroboration: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
 
@@ -43,6 +46,10 @@ class Story:
     def usable(self) -> bool:
         """Approved and public: what a brief takes by default."""
         return self.status == "approved" and self.sensitivity == "public" and not self.synthetic
+
+    def quote_themes(self, quote: Quote) -> list[str]:
+        """A quote's own themes, falling back to the story's: what selection matches messages against."""
+        return list(quote.themes) or list(self.themes)
 
     def all_themes(self) -> list[str]:
         seen = list(self.themes)
@@ -93,6 +100,10 @@ class Message:
     text: str
     themes: list[str] = field(default_factory=list)
     query: str = ""
+    quotes: list[str] = field(default_factory=list)      # pins: "STORY_ID#N", N counting from 1
+    questions: list[str] = field(default_factory=list)   # discussion questions
+    line: Optional[int] = None
+    pin_lines: list[Optional[int]] = field(default_factory=list)
 
 
 @dataclass
@@ -112,5 +123,8 @@ class Recipe:
     monitoring: str = ""
     include_graphic: bool = False
     template: str = "brief"
+    session: dict[str, Any] = field(default_factory=dict)        # length, group_size, steps
+    safeguarding: str = ""
+    evaluation: list[dict[str, str]] = field(default_factory=list)  # [{statement, scale}]
     source: str = ""          # the recipe file's name, or "command line"
     digest: str = ""          # sha256 of the recipe as given

@@ -25,6 +25,8 @@ def show(record: dict[str, Any]) -> str:
     sp = record["speaker"]
     fields = [("id", record["id"]), ("speaker", sp.get("alias")), ("role", sp.get("role")), ("origin", sp.get("origin")),
               ("joined", sp.get("joined")), ("left", sp.get("left")), ("now", sp.get("now")),
+              ("involvement", sp.get("involvement")), ("speaking from", sp.get("speaking_from")),
+              ("regret", sp.get("expresses_regret")), ("corroboration", "; ".join(record.get("corroboration") or [])),
               ("group", record["group"]), ("language", record["language"]), ("themes", ", ".join(record["themes"])),
               ("status", f"{record['status']}, {record['sensitivity']}" + (", SYNTHETIC" if record["synthetic"] else ""))]
     width = max(len(k) for k, _ in fields)
@@ -32,6 +34,8 @@ def show(record: dict[str, Any]) -> str:
     out += ["", wrap(record["summary"]), "", "Quotes:"]
     for q in record["quotes"]:
         mark = " [graphic]" if q["graphic"] else ""
+        if q.get("context"):
+            out.append(wrap(f"[{q['context']}]", "  "))
         out.append(wrap(f"\u201c{q['text']}\u201d \u2014 {q['speaker']}{mark}", "  "))
     out += ["", "Source: " + citation(record["source"])]
     if record.get("notes"):

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Optional
 
 from . import load
 from .errors import CounterbriefError
-from .model import Message, Recipe, Theme
+from .model import Message, Recipe, Story, Theme
 
 FIELDS = {"title", "date", "level", "goal", "audience", "messages", "max_accounts_per_message", "messenger", "media",
-          "action", "monitoring", "include_graphic", "template"}
+          "action", "monitoring", "include_graphic", "template", "session", "safeguarding", "evaluation"}
+MESSAGE_FIELDS = {"text", "themes", "query", "quotes", "questions"}
+SESSION = {"length", "group_size", "steps"}
+PIN = re.compile(r"^([a-z0-9]+(?:-[a-z0-9]+)*)#([1-9][0-9]*)$")
 AUDIENCE = {"description", "country", "language", "age"}
 
 
@@ -71,17 +75,47 @@ def load_recipe(path: Path, vocabulary: dict[str, Theme]) -> Recipe:
                 hint = did_you_mean(str(word), vocabulary)
                 fail(f"{key}.themes.{j}", f"unknown theme '{word}' in message {i + 1}", hint or "use an id from 'counterbrief themes'")
             ids.append(tid)
+        extra = sorted(set(m) - MESSAGE_FIELDS)
+        if extra:
+            hint = did_you_mean(extra[0], MESSAGE_FIELDS)
+            fail(f"{key}.{extra[0]}", f"unknown field '{extra[0]}' in message {i + 1}",
+                 hint or f"a message has {', '.join(sorted(MESSAGE_FIELDS))}")
         query = m.get("query") or ""
         if not ids and not query:
             fail(key, f"message {i + 1} has neither themes nor a query", "add themes: [...] or query: words")
-        messages.append(Message(m["text"], ids, str(query)))
+        pins = m.get("quotes") or []
+        if not isinstance(pins, list):
+            fail(f"{key}.quotes", f"quotes of message {i + 1} must be a list", "write quotes: [story-id#1, story-id#3]")
+        for j, pin in enumerate(pins):
+            if not isinstance(pin, str) or not PIN.match(pin.strip()):
+                fail(f"{key}.quotes.{j}", f"pinned quote {pin!r} in message {i + 1} is not STORY_ID#N",
+                     "write the story's id, '#', and the quote's number counting from 1, e.g. my-story#2")
+        questions = _text_list(m.get("questions"), f"{key}.questions", f"questions of message {i + 1}", fail)
+        messages.append(Message(m["text"], ids, str(query), [p.strip() for p in pins], questions, lines.get(key),
+                                [lines.get(f"{key}.quotes.{j}", lines.get(f"{key}.quotes")) for j in range(len(pins))]))
     per = data.get("max_accounts_per_message", 3)
     if not isinstance(per, int) or isinstance(per, bool) or not 1 <= per <= 20:
         fail("max_accounts_per_message", f"max_accounts_per_message is {per!r}", "write a number from 1 to 20")
     include_graphic = data.get("include_graphic", False)
     if not isinstance(include_graphic, bool):
         fail("include_graphic", "include_graphic must be true or false", "write include_graphic: false")
-    for key in ("goal", "messenger", "media", "action", "monitoring", "template"):
+    session = data.get("session") or {}
+    if not isinstance(session, dict):
+        fail("session", "session must be a set of fields", "indent length:, group_size:, steps: below it")
+    bad = sorted(set(session) - SESSION)
+    if bad:
+        fail(f"session.{bad[0]}", f"unknown session field '{bad[0]}'", f"use {', '.join(sorted(SESSION))}")
+    steps = _text_list(session.get("steps"), "session.steps", "session steps", fail)
+    evaluation = data.get("evaluation") or []
+    if not isinstance(evaluation, list):
+        fail("evaluation", "evaluation must be a list", "write '- {statement: ..., scale: 1-5 agree}' items")
+    items = []
+    for j, item in enumerate(evaluation):
+        if not isinstance(item, dict) or not isinstance(item.get("statement"), str) or not item["statement"].strip():
+            fail(f"evaluation.{j}", f"evaluation item {j + 1} has no statement",
+                 "write '- {statement: The group tells the truth., scale: 1-5 agree}'")
+        items.append({"statement": item["statement"].strip(), "scale": str(item.get("scale") or "1-5 agree")})
+    for key in ("goal", "messenger", "media", "action", "monitoring", "template", "safeguarding"):
         if data.get(key) is not None and not isinstance(data[key], str):
             fail(key, f"{key} must be text", f"write {key}: ... on one line, or {key}: >- and indented lines")
     return Recipe(
@@ -90,7 +124,25 @@ def load_recipe(path: Path, vocabulary: dict[str, Theme]) -> Recipe:
         max_accounts_per_message=per, messenger=data.get("messenger") or "", media=data.get("media") or "",
         action=data.get("action") or "", monitoring=data.get("monitoring") or "", include_graphic=include_graphic,
         template=data.get("template") or "brief", source=path.name, digest=hashlib.sha256(raw).hexdigest(),
+        session={"length": str(session.get("length") or ""), "group_size": str(session.get("group_size") or ""),
+                 "steps": steps} if session else {},
+        safeguarding=data.get("safeguarding") or "", evaluation=items,
     )
+
+
+def _text_list(value, key: str, what: str, fail) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        fail(key, f"{what} must be a list of text", "write one '- ...' line per item")
+    return [v.strip() for v in value]
+
+
+def theme_message(theme: Theme) -> str:
+    """A message written from a theme's definition (its first clause), not its label."""
+    text = re.sub(r"\s*\([^)]*\)", "", theme.definition.strip())
+    text = re.split(r"(?<=[.;])\s|,?\s+for example\b", text, maxsplit=1)[0].rstrip(".;, ")
+    return text or theme.label
 
 
 def adhoc_recipe(vocabulary: dict[str, Theme], themes: list[str], query: str, title: str, audience: str,
@@ -105,7 +157,7 @@ def adhoc_recipe(vocabulary: dict[str, Theme], themes: list[str], query: str, ti
         if tid is None:
             hint = did_you_mean(word, vocabulary)
             raise UsageProblem(f"unknown theme '{word}'", fix=hint or "use an id from 'counterbrief themes'")
-        messages.append(Message(vocabulary[tid].label, [tid], query))
+        messages.append(Message(theme_message(vocabulary[tid]), [tid], query))
     if not messages and query:
         messages.append(Message(query, [], query))
     if not messages:
@@ -120,14 +172,55 @@ def adhoc_recipe(vocabulary: dict[str, Theme], themes: list[str], query: str, ti
     return recipe
 
 
-def recipe_problems(paths: list[Path], vocabulary: dict[str, Theme], shown) -> list:
-    """check's view of recipes: one Problem per recipe that would not make a brief."""
+def recipe_problems(paths: list[Path], vocabulary: dict[str, Theme], shown,
+                    stories: Optional[dict[str, Story]] = None, story_ids: Optional[set[str]] = None) -> list:
+    """check's view of recipes: one Problem per recipe that would not make a brief, and one per
+    pinned quote that does not exist or cannot be used at the recipe's level (``stories``: the
+    archive's good stories by id; ``story_ids``: every story file's id, good or bad)."""
     from .errors import Problem
 
     problems = []
     for path in paths:
         try:
-            load_recipe(path, vocabulary)
+            recipe = load_recipe(path, vocabulary)
         except CounterbriefError as e:
             problems.append(Problem(shown(path), e.line, e.problem + (f"; {e.fix}" if e.fix else "")))
+            continue
+        if stories is not None:
+            problems += pin_problems(recipe, stories, story_ids or set(stories), shown(path))
     return problems
+
+
+def pin_problems(recipe: Recipe, stories: dict[str, Story], story_ids: set[str], shown: str) -> list:
+    from .errors import Problem
+
+    levels = {"public"} | ({"internal"} if recipe.level == "internal" else set())
+    out = []
+    for i, m in enumerate(recipe.messages, 1):
+        for pin, line in zip(m.quotes, m.pin_lines):
+            sid, _, n = pin.partition("#")
+            story = stories.get(sid)
+            where = f"pinned quote {pin} of message {i}"
+            if story is None:
+                out.append(Problem(shown, line, f"{where}: " + (
+                    f"stories/{sid}.md has errors; fix it (counterbrief check) or pin another quote" if sid in story_ids
+                    else f"no story '{sid}'; check the id with 'counterbrief show'")))
+            elif not 1 <= int(n) <= len(story.quotes):
+                out.append(Problem(shown, line, f"{where} does not exist: {sid} has {len(story.quotes)} quotes; "
+                                   "count them from 1"))
+            elif story.status != "approved" or story.sensitivity not in levels:
+                out.append(Problem(shown, line, f"{where} is not usable in a {recipe.level} brief ({story.status}, "
+                                   f"{story.sensitivity}); approve the story or pin another quote"))
+            elif story.quotes[int(n) - 1].graphic and not recipe.include_graphic:
+                out.append(Problem(shown, line, f"{where} is marked graphic and the recipe leaves graphic quotes "
+                                   "out; pin another quote or set include_graphic: true"))
+            else:
+                if story.synthetic:
+                    out.append(Problem(shown, line, f"{where} is synthetic test data; a brief uses it only with "
+                                       "--include-synthetic", "warning"))
+                themes = story.quote_themes(story.quotes[int(n) - 1])
+                if m.themes and not set(themes) & set(m.themes):
+                    out.append(Problem(shown, line, f"{where} is about {', '.join(themes)}, not the message's "
+                                       f"{', '.join(m.themes)}; pin a quote that proves the message, or retag it",
+                                       "warning"))
+    return out

@@ -12,7 +12,9 @@ def story_record(story: Story, redact, include_notes: bool = False) -> dict[str,
     record = {
         "id": story.id, "title": story.title, "speaker": story.speaker, "group": story.group,
         "language": story.language, "themes": story.themes, "source": story.source,
-        "quotes": [{"text": q.text, "speaker": q.speaker, "themes": q.themes, "graphic": q.graphic} for q in story.quotes],
+        "quotes": [{"text": q.text, "speaker": q.speaker, "themes": q.themes, "graphic": q.graphic, "context": q.context,
+                    "frames_group_claim": q.frames_group_claim} for q in story.quotes],
+        "corroboration": story.corroboration,
         "content_warnings": story.content_warnings, "sensitivity": story.sensitivity, "status": story.status,
         "synthetic": story.synthetic, "summary": story.body,
     }

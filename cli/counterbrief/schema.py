@@ -114,6 +114,10 @@ def story_document(story: Story, rel: str) -> dict[str, Any]:
         "via": story.source.get("via", ""),
         # for brief selection, which ranks accounts from the index before reading any file
         "all_themes": themes, "snapshot": story.source.get("snapshot", ""), "path": rel,
+        # per quote, in order: the themes it is matched on (its own, else the story's), whether it is
+        # graphic, and whether it repeats the group's own claim (a brief takes it only when pinned)
+        "quote_meta": [{"themes": story.quote_themes(q), "graphic": q.graphic, "group_claim": q.frames_group_claim}
+                       for q in story.quotes],
     }
     doc = {
         "path": rel, "id": story.id, "meta": meta,

@@ -5,22 +5,55 @@ The result is the brief's context: plain, JSON-ready data that every template an
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from . import __version__
-from .model import Quote, Recipe, Story
+from .model import Message, Quote, Recipe, Story
 
+# Standing rules, in every facilitator edition. The points derived from the content used come first.
 DO_NO_HARM = [
-    "Do not show, link to or describe the group's own videos, images or publications; quote the people who left.",
+    "Do not show, play, link to or share the group's own videos, images or publications. Describe them "
+    "only as far as the people who left do in this brief, and add no detail.",
     "Protect identities: use the names as published, never add details that could identify a speaker or "
     "their family, and do not contact speakers through this brief.",
-    "Content warnings travel with the quotes: read them before a session and prepare the group.",
     "A message can backfire with some audiences (sympathy for the speaker, curiosity about the group): "
     "test it with a small group first and watch for signs of harm.",
     "Keep the citations with the quotes, so that every word can be traced to its published source.",
 ]
 
+# Words that make a quote about pay, status, power or privilege (glamorisation risk) or about violence.
+# A keyword list per language (matched at word starts, case-folded), and the themes that mean the same.
+# A word ending in "$" must match whole; the others are stems (matched at a word's start).
+GLAMOUR_WORDS = {
+    "en": ["income", "pay$", "paid$", "salar", "money", "wage", "car$", "cars$", "power", "status", "rank$", "ranks$",
+           "privilege", "emir", "more important", "luxur", "wealth", "rich$"],
+    "fr": ["revenu", "salaire", "payé", "argent", "voiture", "pouvoir", "statut", "rang$", "privilège", "émir",
+           "plus important", "riche"],
+    "ar": ["راتب", "رواتب", "مال", "اموال", "سياره", "سيارات", "سلطه", "نفوذ", "امتياز", "امير", "امراء"],
+}
+GLAMOUR_THEMES = {"media-privilege", "corruption-hypocrisy"}
+VIOLENCE_WORDS = {
+    "en": ["kill", "execut", "behead", "massacre", "shot$", "shoot", "murder", "tortur", "slaughter", "dead$"],
+    "fr": ["tuer", "tué", "tue$", "exécut", "décapit", "massacr", "meurtr", "tortur", "abattu"],
+    "ar": ["قتل", "يقتل", "ذبح", "اعدام", "مجزره", "تعذيب"],
+}
+VIOLENCE_THEMES = {"brutality-against-muslims", "suppression-of-dissent"}
+# Places named in the accounts used (their quotes, summaries, roles): people from there may carry trauma.
+PLACES = {"Syria": ("syria", "syrian"), "Iraq": ("iraq", "iraqi"), "Jordan": ("jordan", "jordanian"),
+          "Morocco": ("morocco", "moroccan"), "Turkey": ("turkey", "turkish"), "Libya": ("libya", "libyan"),
+          "Egypt": ("egypt", "egyptian"), "Lebanon": ("lebanon", "lebanese"), "Tunisia": ("tunisia", "tunisian"),
+          "Nigeria": ("nigeria", "nigerian"), "Afghanistan": ("afghanistan", "afghan"), "Yemen": ("yemen", "yemeni"),
+          "Somalia": ("somalia", "somali"), "Mali": ("mali", "malian"), "France": ("france", "french"),
+          "Belgium": ("belgium", "belgian")}
+
+SAFEGUARDING_DEFAULT = (
+    "The recipe gives no safeguarding plan: agree one with the host organisation before the session. "
+    "Name its designated safeguarding lead and how to reach them during the session. If a participant "
+    "discloses harm or shows a sign of risk (support for violence, contact with recruiters, distress), do not "
+    "investigate or promise secrecy: note what was said in their own words and refer it the same day to the "
+    "safeguarding lead, following the local referral procedure.")
 
 RTL_LANGUAGES = ("ar", "fa", "he", "ur", "ps", "yi")
 # Quotation marks as each language prints them (Arabic and French use guillemets).
@@ -36,9 +69,13 @@ class Options:
 
 @dataclass
 class Candidate:
+    """One account in one message: the quotes taken from it (and their numbers, from 1)."""
+
     story: Story
     quotes: list[Quote]
     score: float
+    numbers: list[int] = field(default_factory=list)
+    pinned: list[bool] = field(default_factory=list)
 
 
 def levels(recipe: Recipe) -> set[str]:
@@ -53,79 +90,177 @@ def allowed(story: Story, recipe: Recipe, options: Options) -> bool:
             and (not options.only_ids or story.id in options.only_ids))
 
 
-def fitting_quotes(story: Story, themes: list[str], include_graphic: bool) -> list[Quote]:
-    allowed_quotes = [q for q in story.quotes if include_graphic or not q.graphic]
-    on_theme = [q for q in allowed_quotes if set(q.themes) & set(themes)]
-    if on_theme:
-        return on_theme[:2]
-    if not themes or set(story.themes) & set(themes):
-        return [q for q in allowed_quotes if not q.themes][:2] or allowed_quotes[:1]
-    return []
+def quote_eligible(story: Story, quote: Quote, message: Message, include_graphic: bool) -> bool:
+    """May this quote back this message without a pin? Its themes (else the story's) must meet the
+    message's; graphic quotes only when asked for; a quote repeating the group's own claim only when pinned."""
+    if quote.graphic and not include_graphic:
+        return False
+    if quote.frames_group_claim:
+        return False
+    return not message.themes or bool(set(story.quote_themes(quote)) & set(message.themes))
+
+
+def parse_pin(pin: str) -> tuple[str, int]:
+    sid, _, n = pin.partition("#")
+    return sid, int(n) if n.isdigit() else 0
 
 
 def choose(profiles: list[dict], recipe: Recipe, options: Options,
            query_scores: Callable[[str], dict[str, float]],
-           load_story: Callable[[dict], Optional[Story]]) -> list[list[Candidate]]:
-    """For each message, the best-fitting accounts; accounts already used elsewhere lose to fresh voices.
+           load_story: Callable[[dict], Optional[Story]],
+           warnings: Optional[list[str]] = None) -> list[list[Candidate]]:
+    """For each message, the quotes that prove it, grouped by account; no quote twice in a brief.
 
-    ``profiles`` are the index's metadata of the gated accounts (id, all_themes, language,
-    speaker, snapshot, origin): ranking reads no file. Only the accounts picked are read from
-    disk and checked again, and one whose file no longer passes is passed over for the next.
+    Pinned quotes (``quotes: [ID#N]``) come first, in their order, still gated and verified. Then
+    every quote is a candidate on its own: its themes (``quote_meta`` in the index: its own, else
+    the story's) must meet the message's, and it is ranked by that fit, the message's query, the
+    audience's language, and diversity (speakers, sources and origins used by earlier messages lose
+    to fresh ones). Ranking reads no file; only the accounts picked are read and checked again.
     """
+    warn = warnings.append if warnings is not None else (lambda _m: None)
+    by_id = {p["id"]: p for p in profiles}
+    by_theme: dict[str, list[tuple[int, int]]] = {}     # theme -> (profile index, quote number)
+    for i, p in enumerate(profiles):
+        for n, qm in enumerate(p.get("quote_meta") or [], 1):
+            for t in qm["themes"]:
+                by_theme.setdefault(t, []).append((i, n))
+    used_quotes: dict[tuple[str, int], int] = {}       # (story id, quote number) -> message number
     used: dict[tuple[str, str], int] = {}
     language = recipe.audience.get("language", "")
     chosen: list[list[Candidate]] = []
-    for message in recipe.messages:
-        scores = query_scores(message.query) if message.query else {}
-        ranked = []
-        for p in profiles:
-            fit = 3.0 * len(set(message.themes) & set(p["all_themes"])) + 2.0 * scores.get(p["id"], 0.0)
-            if fit <= 0:
-                continue
-            fit += 1.0 if language and p["language"] == language else 0.0
-            fit -= 2.5 * used.get(("speaker", p["speaker"]), 0)
-            fit -= 0.75 * used.get(("source", p["snapshot"]), 0)
-            fit -= 0.5 * used.get(("origin", p["origin"]), 0) if p["origin"] else 0.0
-            ranked.append((round(fit, 6), p["id"], p))
-        ranked.sort(key=lambda r: (-r[0], r[1]))   # stable tie-break: the id
-        picked: list[Candidate] = []
-        for fit, _, p in ranked:
-            if len(picked) >= recipe.max_accounts_per_message:
-                break
-            story = load_story(p)
+    for m_index, message in enumerate(recipe.messages, 1):
+        picked: dict[str, Candidate] = {}
+
+        def take(story: Story, n: int, score: float, pinned: bool) -> None:
+            c = picked.setdefault(story.id, Candidate(story, [], score))
+            c.quotes.append(story.quotes[n - 1])
+            c.numbers.append(n)
+            c.pinned.append(pinned)
+            used_quotes[(story.id, n)] = m_index
+
+        for pin in message.quotes:
+            sid, n = parse_pin(pin)
+            p = by_id.get(sid)
+            story = load_story(p) if p is not None else None
             if story is None or not allowed(story, recipe, options):
+                warn(f"message {m_index}: pinned quote {pin} is not usable in a {recipe.level} brief "
+                     "(no approved account with that id that passes check); left out")
                 continue
-            quotes = fitting_quotes(story, message.themes, recipe.include_graphic)
-            if quotes:
-                picked.append(Candidate(story, quotes, fit))
-        for c in picked:
+            if not 1 <= n <= len(story.quotes):
+                warn(f"message {m_index}: pinned quote {pin} does not exist ({sid} has {len(story.quotes)} quotes); left out")
+                continue
+            if story.quotes[n - 1].graphic and not recipe.include_graphic:
+                warn(f"message {m_index}: pinned quote {pin} is marked graphic; left out (include_graphic: true lets it in)")
+                continue
+            if (sid, n) in used_quotes:
+                warn(f"message {m_index}: pinned quote {pin} is already used by message {used_quotes[(sid, n)]}; not repeated")
+                continue
+            take(story, n, 0.0, True)
+
+        scores = query_scores(message.query) if message.query else {}
+        wanted = set(message.themes)
+        # Only quotes that can back the message are scored: those on one of its themes, or, for a
+        # message with a query and no themes, those of the accounts the query finds.
+        if wanted:
+            overlap_of: dict[tuple[int, int], int] = {}
+            for t in wanted:
+                for pq in by_theme.get(t, ()):
+                    overlap_of[pq] = overlap_of.get(pq, 0) + 1
+        else:
+            overlap_of = {(i, n): 0 for i, p in enumerate(profiles) if scores.get(p["id"], 0.0) > 0
+                          for n in range(1, len(p.get("quote_meta") or []) + 1)}
+        bases: dict[int, float] = {}
+        ranked = []
+        for (i, n), overlap in overlap_of.items():
+            p = profiles[i]
+            qm = p["quote_meta"][n - 1]
+            if (p["id"], n) in used_quotes or qm.get("group_claim") or (qm["graphic"] and not recipe.include_graphic):
+                continue
+            base = bases.get(i)
+            if base is None:
+                base = 2.0 * scores.get(p["id"], 0.0) + (1.0 if language and p["language"] == language else 0.0)
+                base -= 2.5 * used.get(("speaker", p["speaker"]), 0)
+                base -= 0.75 * used.get(("source", p["snapshot"]), 0)
+                base -= 0.5 * used.get(("origin", p["origin"]), 0) if p["origin"] else 0.0
+                bases[i] = base
+            # Sorted as is: best fit first, then the story id, then the quote number (a stable tie-break).
+            ranked.append((-round(3.0 * overlap + base, 6), p["id"], n, i))
+        ranked.sort()
+        # First pass: one quote from each of the best accounts; second: a second quote from those taken.
+        for second_pass in (False, True):
+            for neg_fit, sid, n, i in ranked:
+                p = profiles[i]
+                if not second_pass and len(picked) >= recipe.max_accounts_per_message:
+                    break
+                if (sid, n) in used_quotes:
+                    continue
+                have = picked.get(sid)
+                if second_pass:
+                    if have is None or len(have.quotes) >= 2 or all(have.pinned):
+                        continue
+                elif have is not None:
+                    continue
+                story = load_story(p)
+                if (story is None or not allowed(story, recipe, options) or n > len(story.quotes)
+                        or not quote_eligible(story, story.quotes[n - 1], message, recipe.include_graphic)):
+                    continue
+                take(story, n, -neg_fit, False)
+        for c in picked.values():
             for key in (("speaker", c.story.speaker.get("alias", "")), ("source", c.story.source.get("snapshot", "")),
                         ("origin", c.story.speaker.get("origin", ""))):
                 used[key] = used.get(key, 0) + 1
-        chosen.append(picked)
+        chosen.append(list(picked.values()))
     return chosen
 
 
-def credibility(story: Story) -> tuple[str, str]:
-    """Why this messenger is credible, and what limits that credibility, from the record alone."""
-    sp = story.speaker
-    strengths = []
+# ----------------------------------------------------------------------------- credibility
+
+NOT_ASSESSED = "not assessed by a curator"
+_KUNYA = re.compile(r"^(abu|abou|umm|oum)\b|^(أبو|ابو|أم|ام)\s", re.IGNORECASE)
+
+
+def credibility(story: Story) -> dict[str, Any]:
+    """Why this messenger is credible and what limits it, from the curator's profile and the provenance.
+
+    An empty field says "not assessed by a curator": never "none", which would claim an assessment.
+    """
+    sp, src = story.speaker, story.source
+    inside = f"was inside {story.group}"   # the role is printed beside the name
     if sp.get("joined") or sp.get("left"):
-        strengths.append(f"was inside the group from {sp.get('joined', '?')} to {sp.get('left', '?')}")
-    else:
-        strengths.append("was inside the group")
-    strengths.append(f"speaks from personal experience, as reported by {story.source.get('outlet') or story.source.get('via') or 'the source'}")
-    limits = []
-    now = sp.get("now", "").lower()
-    if any(w in now for w in ("jail", "prison", "detain", "custody")):
-        limits.append("speaks from detention, which may shape what is said")
-    if story.source.get("via"):
-        limits.append(f"second-hand: the account is quoted from {story.source['via']}")
-    if "unnamed" in sp.get("alias", "").lower() or "anonymous" in sp.get("alias", "").lower():
-        limits.append("not named in the source, so the account cannot be checked independently")
-    if not story.source.get("outlet"):
-        limits.append("the publishing outlet is not recorded")
-    return "; ".join(strengths), "; ".join(limits) or "none recorded"
+        inside += f", from {sp.get('joined', '?')} to {sp.get('left', '?')}"
+    teller = src.get("outlet") or src.get("via") or "the source"
+    strengths = [inside, f"speaks from personal experience, as reported by {teller}"]
+    where = {"detention": "detention, which may shape what is said (a deal, a sentence, an audience of jailers)",
+             "exile": "exile", "home": "home", "unknown": "unknown: the source does not say"}
+    regret = {"yes": "yes", "no": "no: do not present this speaker as remorseful or as a role model",
+              "unclear": "unclear: do not present this speaker as remorseful"}
+    provenance = []
+    if src.get("via"):
+        provenance.append(f"second-hand: {src.get('outlet') or 'the publishing outlet'} reports {src['via']}'s interview")
+    alias = sp.get("alias", "")
+    if _KUNYA.search(alias):
+        provenance.append("known only by a kunya (a nom de guerre), which cannot be checked")
+    elif any(w in alias.lower() for w in ("unnamed", "anonymous", "not named")):
+        provenance.append("not named in the source, so the account cannot be checked independently")
+    if not src.get("outlet"):
+        provenance.append("the publishing outlet is not recorded")
+    if not src.get("published"):
+        provenance.append("the publication date is not recorded")
+    profile = [
+        {"label": "What they did inside", "text": sp.get("involvement") or NOT_ASSESSED},
+        {"label": "Speaks from", "text": where.get(sp.get("speaking_from", ""), NOT_ASSESSED)},
+        {"label": "Expresses regret", "text": regret.get(sp.get("expresses_regret", ""), NOT_ASSESSED)},
+        {"label": "Corroboration", "text": ". ".join(c.rstrip(". ") for c in story.corroboration) or NOT_ASSESSED},
+        {"label": "Provenance", "text": "; ".join(provenance) or "first-hand report by a named outlet"},
+    ]
+    limits = [f"{row['label'].lower()}: {row['text']}" for row in profile
+              if row["label"] != "Provenance" and (row["text"] == NOT_ASSESSED or row["label"] == "What they did inside")]
+    if sp.get("speaking_from") == "detention":
+        limits.append("speaks from detention")
+    if sp.get("expresses_regret") in ("no", "unclear"):
+        limits.append("expresses no clear regret" if sp["expresses_regret"] == "unclear" else "expresses no regret")
+    limits.extend(provenance)
+    return {"credible_because": "; ".join(strengths), "limits": "; ".join(limits), "profile": profile}
 
 
 def citation_key(story: Story) -> tuple:
@@ -133,9 +268,171 @@ def citation_key(story: Story) -> tuple:
     return (s.get("outlet", ""), s.get("title", ""), s.get("published", ""), s.get("snapshot", ""))
 
 
+# ----------------------------------------------------------------------------- the facilitator pack
+
+def min_age(age: str) -> Optional[int]:
+    """The youngest age an audience's age band admits, when it can be told ("16-24" -> 16)."""
+    text = age.lower()
+    m = re.search(r"under\s*(\d+)", text)
+    if m:
+        return int(m.group(1)) - 1
+    m = re.search(r"\d+", text)
+    if m:
+        return int(m.group(0))
+    if any(w in text for w in ("child", "teen", "pupil", "minor", "adolescent", "secondary", "school")):
+        return 11
+    if "adult" in text:
+        return 18
+    return None
+
+
+def _lower_first(text: str) -> str:
+    first = text.split(" ", 1)[0]
+    return text[0].lower() + text[1:] if first[:1].isupper() and first[1:].islower() else text
+
+
+def default_questions(message: str, speakers: list[str]) -> list[str]:
+    # "unnamed ISIS defector" reads as "the unnamed ISIS defector"; a name stays as it is.
+    names = [("the " + s if s[:1].islower() else s) for s in speakers]
+    who = " and ".join(names) if names else "the former members quoted here"
+    claim = _lower_first(message.rstrip("."))
+    return [f"What in the words of {who} shows that {claim}?",
+            f"Why would the group want people to believe the opposite of \u201c{message.rstrip('.')}\u201d?",
+            "How could you check a claim like this, and who would you ask, before believing or sharing it?"]
+
+
+def default_session(recipe: Recipe, messages: list[dict], under_18: Optional[bool]) -> dict[str, Any]:
+    per = 15
+    steps = ["Before: read the whole brief, the content warnings and the do-no-harm points; name the "
+             "safeguarding lead" + (" (required: the audience includes under-18s)" if under_18 else "") + ".",
+             "Opening (10 min): ground rules (respect, the right to pass, what stays in the room and what "
+             "cannot), the purpose of the session, and the evaluation items before it starts."]
+    for n, m in enumerate(messages, 1):
+        count = sum(len(t["quotes"]) for t in m["testimony"])
+        steps.append(f"Message {n} ({per} min): \u201c{m['text']}\u201d. Read "
+                     + ("the quote and its context" if count == 1 else f"the {count} quotes and their context")
+                     + " aloud, then the discussion questions." if count else
+                     f"Message {n}: \u201c{m['text']}\u201d has no testimony yet: drop it from the session.")
+    steps.append("Closing (10 min): the call to action, the evaluation items again, and where to get help "
+                 "after the session.")
+    minutes = 20 + per * sum(1 for m in messages if m["testimony"])
+    return {"length": f"{minutes} minutes", "group_size": "8-15", "steps": steps, "suggested": True}
+
+
+def default_evaluation(messages: list[dict]) -> list[dict[str, str]]:
+    items = [{"statement": m["text"].rstrip(".") + ".", "scale": "1-5 agree", "suggested": True}
+             for m in messages if m["testimony"]]
+    items.append({"statement": "I know whom to talk to if someone I know is being drawn towards the group.",
+                  "scale": "1-5 agree", "suggested": True})
+    return items
+
+
+def _words_in(text: str, language: str, words: dict[str, list[str]]) -> list[str]:
+    from .text import arabic_normalise
+
+    folded = arabic_normalise(text.lower()) if language == "ar" else text.lower()
+    found = []
+    for w in words.get(language, words["en"]):
+        stem = w.rstrip("$")
+        pattern = (re.escape(stem) if language == "ar" else
+                   r"(?<!\w)" + re.escape(stem) + (r"(?!\w)" if w.endswith("$") else ""))
+        if re.search(pattern, folded):
+            found.append(stem)
+    return found
+
+
+def do_no_harm_points(recipe: Recipe, messages: list[dict], used: dict[str, Story],
+                      citations: list[dict], under_18: Optional[bool]) -> list[dict[str, str]]:
+    """Do-no-harm points derived from the content used; each names the quote or message it comes from.
+
+    Glamorisation and violence are found by keyword lists per language (GLAMOUR_WORDS,
+    VIOLENCE_WORDS) and by the quote's themes (GLAMOUR_THEMES, VIOLENCE_THEMES).
+    """
+    points: list[dict[str, str]] = []
+    violent: list[str] = []
+    age_text = recipe.audience.get("age", "")
+    youngest = min_age(age_text) if age_text else None
+    young = bool(under_18) or (youngest is not None and youngest < 25 and "adult" not in age_text.lower())
+    glamour_from: list[str] = []
+    glamour_why: list[str] = []
+    glamour_themes: set[str] = set()
+    for n, m in enumerate(messages, 1):
+        for t in m["testimony"]:
+            story = used[t["story_id"]]
+            for q in t["quotes"]:
+                # The whole quote, never a cut one: the redactor at the end must see whole names.
+                where = f"message {n}, {t['speaker']}: \u201c{q['text']}\u201d"
+                glamour = _words_in(q["text"], story.language, GLAMOUR_WORDS)
+                themes = sorted(set(q["themes"]) & GLAMOUR_THEMES)
+                if glamour or themes:
+                    glamour_from.append(where)
+                    glamour_why += [w for w in (f"\u201c{w}\u201d" for w in glamour) if w not in glamour_why]
+                    glamour_themes.update(themes)
+                violence = _words_in(q["text"] + " " + q["context"], story.language, VIOLENCE_WORDS)
+                vthemes = sorted(set(q["themes"]) & VIOLENCE_THEMES)
+                if q["graphic"] or violence or vthemes:
+                    why = ", ".join([*(["marked graphic"] if q["graphic"] else []), *(f"\u201c{w}\u201d" for w in violence),
+                                     *(f"theme {x}" for x in vthemes)])
+                    violent.append(f"{where} ({why})")
+    if glamour_from:
+        points.insert(0, {"kind": "glamorisation", "from": "; ".join(glamour_from), "text": (
+            f"Glamorisation risk ({', '.join([*glamour_why, *(f'theme {x}' for x in sorted(glamour_themes))])}): talk of pay, status or power can make the group attractive"
+            + (", above all to young people looking for money, respect or a role" if young else "")
+            + ". Frame it as the bait the group uses, and set it beside what the accounts say joining cost.")})
+    if violent:
+        points.insert(0, {"kind": "violence", "from": "; ".join(violent), "text": (
+            ("Violence: 1 quote speaks of killing. Say so before reading it, read it yourself" if len(violent) == 1 else
+             f"Violence: {len(violent)} quotes speak of killing. Say so before reading them, read them yourself")
+            + " rather than asking a participant to, add no detail, and let anyone step out.")})
+    for sid in sorted(used):
+        story = used[sid]
+        if story.content_warnings:
+            msgs = [str(n) for n, m in enumerate(messages, 1) if any(t["story_id"] == sid for t in m["testimony"])]
+            points.append({"kind": "content-warning", "from": f"{story.speaker.get('alias', sid)} (message{'s' if len(msgs) > 1 else ''} {', '.join(msgs)})",
+                           "text": f"The account carries content warnings ({', '.join(story.content_warnings)}); its summary "
+                                   "in this brief describes that violence. The summary is for the facilitator: do not read it aloud."})
+    for c in citations:
+        if c.get("content_warning"):
+            points.append({"kind": "source", "from": f"source [{c['n']}]",
+                           "text": f"Do not show the source page on screen or hand out its link: {c['content_warning']}."})
+    country = recipe.audience.get("country", "").strip().lower()
+    places: dict[str, list[str]] = {}
+    for sid in sorted(used):
+        story = used[sid]
+        text = " ".join([story.body, *(q.text for q in story.quotes)]).lower()
+        for place, forms in PLACES.items():
+            if any(re.search(rf"\b{f}\b", text) for f in forms):
+                places.setdefault(place, []).append(story.speaker.get("alias", sid))
+    home = [p for p in places if country and country in (p.lower(), *PLACES[p])]
+    for place in home:
+        points.append({"kind": "trauma", "from": f"the account{'s' if len(places[place]) > 1 else ''} of {', '.join(places[place])}",
+                       "text": f"The accounts used name {place}, the audience's country: participants may know people who "
+                               "joined, were harmed or were killed. Ask before the session whether anyone is directly "
+                               "affected, and have support ready."})
+    others = [p for p in places if p not in home]
+    if others:
+        points.append({"kind": "trauma", "from": "; ".join(f"{p}: {', '.join(places[p])}" for p in others),
+                       "text": f"The accounts used name {', '.join(others)}. Participants from these places, or with family "
+                               "there, may be personally affected by what is described: ask before the session, and "
+                               "have support ready."})
+    age = recipe.audience.get("age", "")
+    if under_18:
+        points.append({"kind": "age", "from": f"audience age {age}", "text": (
+            "The audience includes under-18s: a safeguarding plan is required (see Safeguarding and referral)"
+            + ("." if recipe.safeguarding else "; the recipe has none, so agree one before the session."))})
+    elif under_18 is None:
+        points.append({"kind": "age", "from": "audience", "text": (
+            "The audience's age is not given: if anyone under 18 may attend, a safeguarding plan is required; "
+            "add the age band (audience.age) and safeguarding: to the recipe.")})
+    if not recipe.include_graphic:
+        points.append({"kind": "graphic", "from": "recipe", "text": "Quotes marked graphic are left out of this brief."})
+    return points
+
+
 def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callable[[Any], Any],
                   archive_files: list[tuple[str, bytes]]) -> dict[str, Any]:
-    """The brief as data. Curator notes never enter it; redacted names are replaced everywhere."""
+    """The brief as data (the facilitator edition). Curator notes never enter it; redacted names are
+    replaced everywhere. ``handout`` cuts it down to what participants may see."""
     citations: dict[tuple, dict[str, Any]] = {}
     used: dict[str, Story] = {}
     messages = []
@@ -149,7 +446,9 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callabl
                 s = story.source
                 citations[key] = {"n": len(citations) + 1, "outlet": s.get("outlet", ""), "author": s.get("author", ""),
                                   "title": s.get("title", ""), "published": s.get("published", ""),
-                                  "via": s.get("via", ""), "url": s.get("url", ""), "retrieved": s.get("retrieved", "")}
+                                  "via": s.get("via", ""), "url": s.get("url", ""), "retrieved": s.get("retrieved", ""),
+                                  "content_warning": s.get("content_warning", ""), "via_author": s.get("via_author", ""),
+                                  "via_title": s.get("via_title", ""), "via_published": s.get("via_published", "")}
             rtl = story.language in RTL_LANGUAGES
             marks = QUOTE_MARKS.get(story.language, ("\u201c", "\u201d"))
             testimony.append({
@@ -158,19 +457,22 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callabl
                 "joined": story.speaker.get("joined", ""), "left": story.speaker.get("left", ""),
                 "now": story.speaker.get("now", ""), "language": story.language, "dir": "rtl" if rtl else "ltr",
                 "quote_open": marks[0], "quote_close": marks[1],
-                "quotes": [{"text": q.text, "speaker": q.speaker, "graphic": q.graphic} for q in c.quotes],
+                "quotes": [{"text": q.text, "speaker": q.speaker, "graphic": q.graphic, "context": q.context,
+                            "ref": f"{story.id}#{n}", "pinned": pinned, "themes": story.quote_themes(q)}
+                           for q, n, pinned in zip(c.quotes, c.numbers, c.pinned)],
                 "content_warnings": story.content_warnings, "citation": citations[key]["n"],
                 "summary": story.body, "synthetic": story.synthetic,
             })
+        questions = message.questions or default_questions(message.text, [t["speaker"] for t in testimony])
         messages.append({"text": message.text, "themes": message.themes, "query": message.query,
-                         "testimony": testimony, "gap": not testimony})
+                         "testimony": testimony, "gap": not testimony, "questions": questions,
+                         "questions_suggested": not message.questions})
     messengers = []
     for sid in sorted(used):
         story = used[sid]
-        strengths, limits = credibility(story)
+        cred = credibility(story)
         messengers.append({"speaker": story.speaker.get("alias", ""), "role": story.speaker.get("role", ""),
-                           "story_id": sid, "credible_because": strengths, "limits": limits,
-                           "summary": story.body, "language": story.language,
+                           "story_id": sid, **cred, "summary": story.body, "language": story.language,
                            "dir": "rtl" if story.language in RTL_LANGUAGES else "ltr"})
     warnings = sorted({w for s in used.values() for w in s.content_warnings})
     synthetic = any(s.synthetic for s in used.values())
@@ -178,20 +480,71 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callabl
     fingerprint = hashlib.sha256()
     for rel, data in sorted(archive_files):
         fingerprint.update(rel.encode() + b"\0" + hashlib.sha256(data).digest())
+    age = recipe.audience.get("age", "")
+    youngest = min_age(age) if age else None
+    under_18 = None if youngest is None else youngest < 18
+    citation_list = sorted(citations.values(), key=lambda c: c["n"])
+    backed = [m for m in messages if m["testimony"]]
+    audience_words = recipe.audience.get("description") or "the audience"
+    session = dict(recipe.session) if recipe.session else default_session(recipe, messages, under_18)
+    session.setdefault("suggested", False)
+    if not session.get("steps"):
+        session["steps"] = default_session(recipe, messages, under_18)["steps"]
+    for k, v in default_session(recipe, messages, under_18).items():
+        if k in ("length", "group_size") and not session.get(k):
+            session[k] = v + " (suggested)"
+    evaluation = ([{**e, "suggested": False} for e in recipe.evaluation] if recipe.evaluation
+                  else default_evaluation(messages))
+    first = backed[0]["text"] if backed else messages[0]["text"]
     context = {
-        "title": title, "date": recipe.date, "level": recipe.level, "synthetic": synthetic,
-        "goal": recipe.goal,
-        "audience": {k: recipe.audience.get(k, "") for k in ("description", "country", "language", "age")}, "messages": messages, "messengers": messengers,
-        "messenger_notes": recipe.messenger, "media": recipe.media, "action": recipe.action,
-        "monitoring": recipe.monitoring,
-        "do_no_harm": {"content_warnings": warnings, "graphic_included": recipe.include_graphic, "rules": DO_NO_HARM},
-        "citations": sorted(citations.values(), key=lambda c: c["n"]),
+        "title": title, "date": recipe.date, "level": recipe.level, "synthetic": synthetic, "edition": "facilitator",
+        "goal": recipe.goal or (f"Help {_lower_first(audience_words)} weigh what former members say against the group's "
+                                "claims: " + "; ".join(_lower_first(m["text"]) for m in backed or messages) + "."),
+        "audience": {k: recipe.audience.get(k, "") for k in ("description", "country", "language", "age")},
+        "messages": messages, "messengers": messengers,
+        "messenger_notes": recipe.messenger,
+        "media": recipe.media or ("Printed quotes, read aloud in a facilitated discussion; no clips, images or links "
+                                  "from the group."),
+        "action": recipe.action or (f"Ask participants how they would check a claim like \u201c{first}\u201d before "
+                                    "believing or sharing it, and tell them whom to talk to if someone tries to draw them in."),
+        "monitoring": recipe.monitoring or ("Note participants' questions and reactions after each message, above all "
+                                            "distress or sympathy for the group; compare the evaluation items before "
+                                            "and after the session."),
+        "suggested": sorted(k for k, v in (("goal", recipe.goal), ("media", recipe.media), ("action", recipe.action),
+                                           ("monitoring", recipe.monitoring)) if not v),
+        "session": session,
+        "safeguarding": {"text": recipe.safeguarding or SAFEGUARDING_DEFAULT, "given": bool(recipe.safeguarding),
+                         "required": bool(under_18), "missing": bool(under_18) and not recipe.safeguarding},
+        "evaluation": evaluation,
+        "do_no_harm": {"content_warnings": warnings, "graphic_included": recipe.include_graphic, "rules": DO_NO_HARM,
+                       "points": do_no_harm_points(recipe, messages, used, citation_list, under_18)},
+        "citations": citation_list,
         "gaps": [m["text"] for m in messages if m["gap"]],
         "provenance": {"recipe": recipe.source, "recipe_sha256": recipe.digest,
                        "archive_fingerprint": fingerprint.hexdigest(), "tool_version": __version__,
                        "date": recipe.date, "stories": sorted(used)},
     }
     return redact(context)
+
+
+# What a participant may see: the messages, the quotes with their context and citations, the questions.
+HANDOUT_TESTIMONY = ("story_id", "speaker", "role", "language", "dir", "quote_open", "quote_close", "quotes",
+                     "content_warnings", "citation", "synthetic")
+
+
+def handout(context: dict[str, Any]) -> dict[str, Any]:
+    """The participant handout: a subset of the (already redacted) facilitator context, so nothing
+    new enters it. Monitoring, messenger limits, do-no-harm, safeguarding, evaluation, summaries and
+    every other facilitator note are left out, not hidden."""
+    messages = [{"text": m["text"], "gap": m["gap"], "questions": m["questions"],
+                 "testimony": [{k: t[k] for k in HANDOUT_TESTIMONY} for t in m["testimony"]]}
+                for m in context["messages"] if not m["gap"]]
+    for m in messages:
+        for t in m["testimony"]:
+            t["quotes"] = [{k: q[k] for k in ("text", "speaker", "context", "ref")} for q in t["quotes"]]
+    return {"title": context["title"], "date": context["date"], "level": context["level"],
+            "synthetic": context["synthetic"], "edition": "handout", "messages": messages,
+            "citations": context["citations"], "provenance": context["provenance"]}
 
 
 def brief_date(recipe_date: str, source_date_epoch: Optional[str], today: str) -> str:

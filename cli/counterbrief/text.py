@@ -34,9 +34,17 @@ def citation(source: dict) -> str:
     """One source as a line of text: outlet, author, title, date, the outlet it cites, URL, retrieval."""
     parts = [source.get("outlet"), source.get("author") and f"by {source['author']}",
              source.get("title") and f"\u201c{source['title']}\u201d", source.get("published"),
-             source.get("via") and f"citing {source['via']}", source.get("url"),
+             source.get("via") and f"citing {source['via']}" + _via_detail(source), source.get("url"),
              source.get("retrieved") and f"retrieved {source['retrieved']}"]
     return ", ".join(p for p in parts if p) or "source details not recorded"
+
+
+def _via_detail(source: dict) -> str:
+    """The cited report's authors, title and date, when the curator recorded them."""
+    parts = [source.get("via_author"), source.get("via_title") and f"\u201c{source['via_title']}\u201d",
+             source.get("via_published")]
+    shown = ", ".join(p for p in parts if p)
+    return f" ({shown})" if shown else ""
 
 
 def slugify(text: str) -> str:

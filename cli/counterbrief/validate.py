@@ -20,6 +20,11 @@ mn mr ms mt my na nb nd ne ng nl nn no nr nv ny oc oj om or os pa pi pl ps pt qu
 si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug uk ur uz ve vi vo wa wo xh
 yi yo za zh zu""".split())
 
+SPEAKING_FROM = ("detention", "exile", "home", "unknown")
+REGRET = ("yes", "no", "unclear")
+# A quote that opens on one of these (or a lowercase letter) starts mid-sentence: it needs context.
+CONJUNCTIONS = {"and", "but", "or", "so", "because", "then", "which", "that", "et", "mais", "ou", "donc", "car",
+                "puis", "qui", "que"}
 _DATE = {"type": ["string", "integer"]}
 _TEXT = {"type": "string"}
 _LIST = {"type": "array", "items": {"type": "string", "minLength": 1}}
@@ -33,7 +38,10 @@ STORY_SCHEMA: dict[str, Any] = {
         "speaker": {
             "type": "object", "required": ["alias"],
             "properties": {"alias": {"type": "string", "minLength": 1}, "role": _TEXT, "origin": _TEXT,
-                           "joined": _DATE, "left": _DATE, "now": _TEXT},
+                           "joined": _DATE, "left": _DATE, "now": _TEXT,
+                           # the messenger profile: written by a curator from the source, never guessed
+                           "involvement": _TEXT, "speaking_from": {"enum": list(SPEAKING_FROM)},
+                           "expresses_regret": {"enum": [*REGRET, True, False]}},
             "additionalProperties": False,
         },
         "group": {"type": "string", "minLength": 1},
@@ -42,16 +50,18 @@ STORY_SCHEMA: dict[str, Any] = {
         "source": {
             "type": "object", "required": ["snapshot"],
             "properties": {"outlet": _TEXT, "title": _TEXT, "author": _TEXT, "published": _DATE, "url": _TEXT,
-                           "via": _TEXT, "retrieved": _DATE, "snapshot": {"type": "string", "minLength": 1}},
+                           "via": _TEXT, "retrieved": _DATE, "snapshot": {"type": "string", "minLength": 1},
+                           "content_warning": _TEXT, "via_author": _TEXT, "via_title": _TEXT, "via_published": _DATE},
             "additionalProperties": False,
         },
         "quotes": {"type": "array", "items": {
             "type": "object", "required": ["text"],
             "properties": {"text": {"type": "string", "minLength": 1}, "speaker": _TEXT, "themes": _LIST,
-                           "graphic": {"type": "boolean"}},
+                           "graphic": {"type": "boolean"}, "context": _TEXT, "frames_group_claim": {"type": "boolean"}},
             "additionalProperties": False,
         }},
         "content_warnings": _LIST,
+        "corroboration": _LIST,
         "sensitivity": {"enum": list(SENSITIVITIES)},
         "status": {"enum": list(STATUSES)},
         "synthetic": {"type": "boolean"},
@@ -249,7 +259,8 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
             hint = did_you_mean(t, vocabulary)
             err(f"themes.{i}", f"unknown theme '{t}'; " + (hint or "add it to vocabulary.yml or use a listed id"))
     for key, value in (("speaker.joined", data["speaker"].get("joined")), ("speaker.left", data["speaker"].get("left")),
-                       ("source.published", data["source"].get("published")), ("source.retrieved", data["source"].get("retrieved"))):
+                       ("source.published", data["source"].get("published")), ("source.retrieved", data["source"].get("retrieved")),
+                       ("source.via_published", data["source"].get("via_published"))):
         if value is not None and not _valid_date(value):
             err(key, f"'{key}' is {value!r}, not a date; write a year (2014), a year-month (2014-06) or a date (2014-06-30)")
     url = data["source"].get("url")
@@ -280,22 +291,46 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
         if protect.finds(q["text"]):
             err(f"quotes.{i}.text", f"quote {i + 1} holds a name listed under redact; it will show as [redacted]",
                 "warning")
+        context = (q.get("context") or "").strip()
+        if not context and _mid_sentence(q["text"]):
+            err(f"quotes.{i}.text", f"quote {i + 1} starts mid-sentence (\"{' '.join(q['text'].split()[:3])} ...\") "
+                "and has no context; add context: one line saying who or what it refers to", "warning")
+        if not context and q.get("frames_group_claim"):
+            err(f"quotes.{i}.text", f"quote {i + 1} repeats the group's own claim (frames_group_claim) and has no "
+                "context; add context: one line that frames it, or a brief prints it only when pinned", "warning")
         quotes.append(Quote(q["text"], q.get("speaker") or data["speaker"]["alias"], list(q.get("themes") or []),
-                            bool(q.get("graphic", False)), at(f"quotes.{i}.text")))
+                            bool(q.get("graphic", False)), at(f"quotes.{i}.text"), context,
+                            bool(q.get("frames_group_claim", False))))
     if not quotes:
         err("id", "no quotes; a brief cannot use this account until it has a verbatim quote", "warning")
     if any(p.severity == "error" for p in problems):
         return None, problems
     story = Story(
         id=data["id"], path=path, title=data.get("title") or f"Account of {data['speaker']['alias']}",
-        speaker={k: str(v) for k, v in data["speaker"].items() if v not in (None, "")},
+        speaker={k: _yes_no(v) for k, v in data["speaker"].items() if v is not None and v != ""},
         group=data["group"], language=data["language"], themes=list(data["themes"]),
         source={k: str(v) for k, v in data["source"].items() if v not in (None, "")},
         quotes=quotes, sensitivity=data["sensitivity"], status=data["status"], body=parsed.body,
         content_warnings=list(data.get("content_warnings") or []), synthetic=bool(data.get("synthetic", False)),
         redact=list(redact), notes=data.get("notes") or "", lines=lines,
+        corroboration=list(data.get("corroboration") or []),
     )
     return story, problems
+
+
+def _yes_no(value) -> str:
+    """YAML reads an unquoted yes/no as true/false: keep the word the curator wrote."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _mid_sentence(text: str) -> bool:
+    words = text.strip().lstrip("\"'\u201c\u2018\u00ab\u2026. ").split()
+    if not words:
+        return False
+    first = words[0]
+    return first[0].islower() or first.lower().strip(",;:") in CONJUNCTIONS
 
 
 def _valid_date(value) -> bool:

@@ -82,7 +82,8 @@ def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
         body, blockquote, h1, h2, h3 {{ font-family: "counterbrief sans"; }}
     """, font_config=fonts)
     document = HTML(string=html, base_url=str(t.fonts_dir), url_fetcher=_local_only)
-    return document.write_pdf(stylesheets=[css], font_config=fonts) or b""
+    # Tagged PDF (PDF/UA-1): headings, lists and reading order survive for screen readers.
+    return document.write_pdf(stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1") or b""
 
 
 def write_docx(context: dict[str, Any], t: Templates) -> bytes:
@@ -102,6 +103,23 @@ def _reproducible_zip(data: bytes) -> bytes:
             info.external_attr = 0o644 << 16
             dst.writestr(info, src.read(name))
     return out.getvalue()
+
+
+def evaluation_csv(context: dict[str, Any]) -> bytes:
+    """The brief's evaluation items as CSV, to print or load into a survey tool: asked before and
+    after the session, each on its scale. A cell that a spreadsheet would run as a formula is quoted."""
+    import csv
+
+    def cell(value: str) -> str:
+        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["n", "statement", "scale", "when", "source"])
+    for n, item in enumerate(context["evaluation"], 1):
+        w.writerow([n, cell(item["statement"]), cell(item["scale"]), "before and after the session",
+                    "suggested by counterbrief" if item.get("suggested") else "recipe"])
+    return out.getvalue().encode("utf-8")
 
 
 WRITERS: dict[str, Callable[[dict[str, Any], Templates], bytes]] = {

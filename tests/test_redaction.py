@@ -69,6 +69,28 @@ SPELLINGS = {
     "hyphenated": "Karim-Haddad",
     "written together": "KarimHaddad",
     "underscore": "Karim_Haddad",
+    # found by an attacker after the first version: markup and references inside a word, links,
+    # other compatibility forms and invisible characters, percent-encoding
+    "comment inside": "Ka<!-- -->rim Haddad",
+    "tag inside": "K<b>arim</b> Haddad",
+    "empty span inside": "Ka<span></span>rim Haddad",
+    "emphasis inside": "Ka*rim* Haddad",
+    "reference leading zeros": "&#00000075;arim &#x000048;addad",
+    "reference no semicolon": "Ka&#173rim Haddad",
+    "legacy named reference": "Kar&iacutem Haddad",
+    "reference link": "[Karim][1] Haddad",
+    "titled link": '[Karim](https://example.org "t") Haddad',
+    "circled": "\u24c0\u24b6\u24c7\u24be\u24c2 \u24bd\u24b6\u24b9\u24b9\u24b6\u24b9",
+    "small capitals": "\u1d0b\u1d00\u0280\u026a\u1d0d \u029c\u1d00\u1d05\u1d05\u1d00\u1d05",
+    "supplementary variation selector": "Kar\U000E0100im Haddad",
+    "tag character": "Ka\U000E0041rim Haddad",
+    "deprecated format": "Kar\u206aim Had\u206fdad",
+    "mongolian selector": "Ka\u180brim Haddad",
+    "khmer vowel": "Kar\u17b4im Haddad",
+    "interlinear anchor": "Ka\ufff9rim Haddad",
+    "musical format": "Ka\U0001D173rim Haddad",
+    "hangul filler between": "Karim\u3164Haddad",
+    "percent-encoded": "Karim%20Haddad",
 }
 
 
@@ -314,6 +336,23 @@ def test_a_snapshot_file_named_after_a_protected_name_is_an_error(archive):
     assert "teller" not in run(archive, "search", "*", "--format", "csv").stdout
 
 
+def test_show_never_suggests_an_id_that_holds_a_protected_name(archive):
+    _write(archive, "karim-haddad-bbc")
+    result = run(archive, "show", "karim-hadad-bbc")
+    assert result.exit_code == 2 and "did you mean" not in result.output and "haddad" not in result.output.lower()
+
+
+def test_a_theme_id_holding_a_protected_name_stays_out_of_the_index(archive):
+    vocabulary = yaml.safe_load((archive / "vocabulary.yml").read_text(encoding="utf-8"))
+    vocabulary.append({"id": "karim-haddad", "label": "About him"})
+    (archive / "vocabulary.yml").write_text(yaml.safe_dump(vocabulary, allow_unicode=True), encoding="utf-8")
+    _write(archive, "teller", themes=["suppression-of-dissent", "karim-haddad"])
+    assert run(archive, "search", "*", "--facets").exit_code == 0
+    assert b"karim" not in index_files(archive).lower()
+    check = run(archive, "check")
+    assert check.exit_code == 1 and "holds a name listed under redact" in check.stdout
+
+
 def test_an_id_spelled_with_its_own_protected_name_is_an_error(archive):
     _write(archive, "karim-haddad-2016", redact=["KARIM HADDAD"])
     check = run(archive, "check", str(archive / "stories" / "karim-haddad-2016.md"))
@@ -350,6 +389,11 @@ RECOVERABLE = {
     "utf-16": (FRONT + "redact:\n- Karim Haddad\n---\nBody.\n").encode("utf-16"),
     "inline list never closed": (FRONT + "redact: [Karim Haddad, Other\n---\nBody.\n").encode(),
     "tab-indented items": (FRONT + "redact:\n\t- 'Karim Haddad'\n---\nBody.\n").encode(),
+    "block scalar": (FRONT + "notes: \"never closed\nredact: |\n  Karim Haddad\n---\nBody.\n").encode(),
+    "folded item": (FRONT + "notes: \"never closed\nredact:\n  - >-\n    Karim\n    Haddad\n---\nBody.\n").encode(),
+    "escaped space": (FRONT + "notes: \"never closed\nredact: [\"Karim\\x20Haddad\"]\n---\nBody.\n").encode(),
+    "item over two lines": (FRONT + "notes: \"never closed\nredact:\n  - Karim\n    Haddad\n---\n- Body.\n").encode(),
+    "second redact key": (FRONT + "redact: [Karim Haddad]\nredact: []\n---\nBody.\n").encode(),
 }
 
 
@@ -372,6 +416,7 @@ def test_a_broken_story_still_protects_the_names_its_raw_text_lists(archive, tmp
 UNRECOVERABLE = {
     "a mapping": (FRONT + "redact: {name: Karim Haddad}\n---\nBody.\n").encode(),
     "mentioned but unreadable": (FRONT + "notes: [unclosed\n\"redact\" = Karim Haddad\n---\nBody.\n").encode(),
+    "an alias": (FRONT + "notes: \"never closed\nx: &n [Karim Haddad]\nredact: *n\n---\nBody.\n").encode(),
 }
 
 
@@ -390,6 +435,14 @@ def test_when_a_redact_list_cannot_be_read_every_output_is_refused(archive, tmp_
     check = run(archive, "check")
     assert check.exit_code == 1 and "stories/protector.md" in check.stdout and "redact list cannot be read" in check.stdout
     assert b"karim" not in index_files(archive).lower()
+    source = tmp_path / "article.txt"
+    source.write_text(SOURCE, encoding="utf-8")
+    add = run(archive, "add", "--source", str(source), "--alias", "Karim Haddad", "--outlet", "BBC", "--title", "T",
+              "--theme", "suppression-of-dissent", "--quote", "They kill anyone who argues with them.")
+    assert add.exit_code == 1 and "stories/protector.md" in add.output
+    assert sorted(p.name for p in (archive / "stories").iterdir()) == ["protector.md", "teller.md"]
+    hint = run(archive, "show", "teler")
+    assert hint.exit_code == 1 and "teller" not in hint.output and "stories/protector.md" in hint.output
 
 
 @pytest.mark.parametrize("text,names", [

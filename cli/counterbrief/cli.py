@@ -269,7 +269,12 @@ def show(ctx, story_id, as_json, notes) -> None:
     archive = get_archive(ctx)
     path = archive.stories_dir / f"{story_id}.md"
     if not path.is_file():
-        known = [p.stem for p in archive.stories_dir.glob("*.md")]
+        from .load import story_paths
+        from .redact import read_archive
+
+        # The hint shows ids: none that holds a protected name, and none while a list is unreadable.
+        protected = read_archive(story_paths(archive), archive.rel).require()
+        known = [p.stem for p in archive.stories_dir.glob("*.md") if not protected.finds(p.stem)]
         hint = did_you_mean(story_id, known)
         raise UsageProblem(f"no story '{story_id}'", fix=hint or "list ids with 'counterbrief search \"*\"'")
     # Redaction is archive-wide: the fresh index knows every story's names, so one file is read, not all.

@@ -104,7 +104,7 @@ def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) ->
     sid = new.id or slugify(new.alias + " " + (new.outlet or new.source_title))
     if not sid or slugify(sid) != sid:
         raise UsageProblem(f"id '{sid}' is not a lowercase slug", fix="use a-z, 0-9 and hyphens, e.g. --id abu-example")
-    protected = read_archive(load.story_paths(archive), archive.rel).redactor
+    protected = read_archive(load.story_paths(archive), archive.rel).require()   # fail closed here too
     if protected.finds(sid):
         raise UsageProblem("the id made for this account holds a name listed under redact in this archive",
                            fix=f"give a neutral id, e.g. --id {neutral_id(archive, new)}; nothing was written")

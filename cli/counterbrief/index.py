@@ -207,7 +207,7 @@ class Index:
         if self._vocabulary_stat is not None:   # the size and time of the vocabulary.yml that was read
             # Derived files hold no protected name: labels, definitions and synonyms are redacted.
             rows = [(t.id, redact.text(t.label), redact.text(t.definition), redact(list(t.synonyms)))
-                    for t in self._vocabulary.values()]
+                    for t in self._vocabulary.values() if not redact.finds(t.id)]
             write_atomic(folder / "vocabulary.bin", marshal.dumps((SCHEMA_VERSION, self._vocabulary_stat, rows)))
 
     # -- locations

@@ -151,23 +151,28 @@ def load_yaml(text: str, shown: str, first_line: int = 1) -> tuple[Any, dict[str
         loader.dispose()
     lines: dict[str, int] = {}
     if node is not None:
-        _mark_lines(node, "", lines, first_line)
+        _mark_lines(node, "", lines, first_line, shown)
     return _plain(data), lines
 
 
-def _mark_lines(node, prefix: str, out: dict[str, int], first_line: int) -> None:
+def _mark_lines(node, prefix: str, out: dict[str, int], first_line: int, shown: str = "") -> None:
     import yaml
 
     if isinstance(node, yaml.MappingNode):
+        seen = set()
         for key, value in node.value:
             name = f"{prefix}{key.value}"
+            if name in seen:   # YAML would silently keep the last one: a second redact: would undo the first
+                raise CounterbriefError(f"field '{name}' is given twice", shown, key.start_mark.line + first_line,
+                                        fix="keep one, with every value in it")
+            seen.add(name)
             out.setdefault(name, key.start_mark.line + first_line)
-            _mark_lines(value, name + ".", out, first_line)
+            _mark_lines(value, name + ".", out, first_line, shown)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             name = f"{prefix}{i}"
             out.setdefault(name, item.start_mark.line + first_line)
-            _mark_lines(item, name + ".", out, first_line)
+            _mark_lines(item, name + ".", out, first_line, shown)
 
 
 def _plain(value: Any) -> Any:

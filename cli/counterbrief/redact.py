@@ -409,15 +409,22 @@ def declared_names(path: Path) -> list[str]:
     except (OSError, RecursionError, MemoryError, ValueError) as e:
         raise Unreadable(str(e)) from None
     if isinstance(data, dict):
-        value = data.get("redact")
-        if value is None:
-            return []
-        if isinstance(value, str):
-            return [value] if value.strip() else []
-        if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
-            return [str(v) for v in value if str(v).strip()]
-        raise Unreadable("redact is neither a name nor a list of names")
+        names = _names_of(data.get("redact"))
+        try:   # the raw text too: a second 'redact:' key, which YAML would let override the first
+            return list(dict.fromkeys(names + _lenient(path)))
+        except Unreadable:
+            return names
     return _lenient(path)
+
+
+def _names_of(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (str, int, float)):
+        return [str(value)] if str(value).strip() else []
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return [str(v) for v in value if str(v).strip()]
+    raise Unreadable("redact is neither a name nor a list of names")
 
 
 def _lines(path: Path) -> Iterable[str]:
@@ -466,58 +473,73 @@ def _strip_value(value: str) -> str:
     return re.sub(r"\s+#.*$", "", value).strip()
 
 
+_MENTION = re.compile(r"""(^\W*redact|redact["']?\s*[:=])""", re.I)
+
+
 def _lenient(path: Path) -> list[str]:
-    names: list[str] = []
-    found_key = mentioned = False
-    state = "before"          # before the key; "items" after "redact:" on its own; "inline" inside [...]
-    inline = ""
-    first = True
-    for line in _lines(path):
+    """The names under every ``redact:`` key of the front matter, read from the raw lines: each
+    block (the key line and the indented or item lines under it) is read as YAML on its own, and
+    guessed at line by line when even that fails."""
+    blocks: list[list[str]] = []
+    current: Optional[list[str]] = None
+    mentioned = False
+    for n, line in enumerate(_lines(path)):
         text = line.rstrip("\r\n")
-        if first:
-            first = False
-            if text.strip() == "---":
-                continue
-        if state == "before" and text.strip() in ("---", "...") and not found_key:
-            break                                  # the end of the front matter
-        if "redact" in text.lower():
-            mentioned = True
-        if state == "inline":
-            inline += " " + text
-            if "]" in text:
-                names += _inline_items(inline)
-                state = "done"
+        if n == 0 and text.strip() == "---":
             continue
-        if state == "items":
-            item = _ITEM_LINE.match(text)
-            if item:
-                if item.group(1).strip():
-                    names.append(_strip_value(item.group(1)))
+        if text.strip() in ("---", "..."):
+            break                                       # the end of the front matter
+        if _MENTION.search(text):
+            mentioned = True
+        if current is not None:
+            if not text.strip() or text[:1] in (" ", "\t") or text.lstrip().startswith(("-", "#")):
+                current.append(text)
                 continue
-            if not text.strip() or text.lstrip().startswith("#"):
-                continue
-            state = "done"
-        key = _KEY_LINE.match(text)
-        if key and state in ("before", "done"):
-            found_key = True
-            value = key.group(1).strip()
-            if value.startswith("["):
-                inline = value
-                if "]" in value:
-                    names += _inline_items(inline)
-                    state = "done"
-                else:
-                    state = "inline"
-            elif value and not value.startswith("#"):
-                names.append(_strip_value(value))
-                state = "done"
-            else:
-                state = "items"
-    if state == "inline":
-        names += _inline_items(inline)             # never closed: take what is there
-    if mentioned and not found_key:
-        raise Unreadable("it mentions 'redact' but no readable 'redact:' list")
+            blocks.append(current)
+            current = None
+        if _KEY_LINE.match(text):
+            current = [text]
+    if current is not None:
+        blocks.append(current)
+    if mentioned and not blocks:
+        raise Unreadable("it mentions 'redact' but has no readable 'redact:' list")
+    names: list[str] = []
+    for block in blocks:
+        names += _block_names(block)
     return [n for n in names if n.strip()]
+
+
+def _block_names(block: list[str]) -> list[str]:
+    import yaml
+
+    value = _KEY_LINE.match(block[0]).group(1)
+    if re.search(r"(^|[\s\[,])[&*!]", value) or any(re.match(r"^\s*-\s*[&*!]", b) for b in block[1:]):
+        raise Unreadable("its redact list uses YAML anchors, aliases or tags")
+    lines = ["redact:" + value] + [re.sub(r"^\t+", lambda m: "  " * len(m.group()), b) for b in block[1:]]
+    try:
+        return _names_of(yaml.safe_load("\n".join(lines)).get("redact"))
+    except (yaml.YAMLError, AttributeError):
+        return _guess(lines)
+
+
+def _guess(lines: list[str]) -> list[str]:
+    """A redact block that is not YAML even on its own: an inline list (closed or not), a single
+    name, or items (an item's indented continuation lines are part of it)."""
+    value = _KEY_LINE.match(lines[0]).group(1).strip()
+    if value.startswith("["):
+        return _inline_items(" ".join([value, *(b.strip() for b in lines[1:])]))
+    if value and not value.startswith(("#", "|", ">")):
+        return [_strip_value(value)]
+    if value.startswith(("|", ">")):
+        return [" ".join(b.strip() for b in lines[1:] if b.strip())]
+    names: list[str] = []
+    for b in lines[1:]:
+        item = _ITEM_LINE.match(b)
+        if item:
+            names.append(_strip_value(item.group(1)) if item.group(1).strip() else "")
+        elif b.strip() and not b.lstrip().startswith("#") and names:
+            names[-1] = (names[-1] + " " + _strip_value(b)).strip()
+    return names
 
 
 def _inline_items(text: str) -> list[str]:
@@ -585,9 +607,13 @@ def redact_story(story, r: Redactor):
 
     if not r:
         return story
-    quotes = [dataclasses.replace(q, text=r.text(q.text), speaker=r.text(q.speaker)) for q in story.quotes]
+    def themes(ids):   # a theme id that holds a name is left out: ids are index terms and facet values
+        return [t for t in ids if not r.finds(t)]
+
+    quotes = [dataclasses.replace(q, text=r.text(q.text), speaker=r.text(q.speaker), themes=themes(q.themes))
+              for q in story.quotes]
     return dataclasses.replace(
-        story, title=r.text(story.title), speaker=r(story.speaker), group=r.text(story.group),
+        story, title=r.text(story.title), speaker=r(story.speaker), group=r.text(story.group), themes=themes(story.themes),
         source=r(story.source), quotes=quotes, body=r.text(story.body), content_warnings=r(story.content_warnings),
         notes=r.text(story.notes), redact=[], extra=r(story.extra))
 

@@ -385,7 +385,7 @@ def load_archive(archive: Archive, only: Optional[list[Path]] = None) -> Loaded:
     for theme in vocabulary.values():
         if redaction.redactor.finds(" ".join([theme.id, theme.label, *theme.synonyms])):
             result.problems.append(Problem("vocabulary.yml", None, f"theme '{redaction.redactor.text(theme.id)}' "
-                                           "holds a name listed under redact; reword it", "warning"))
+                                           "holds a name listed under redact; reword it (a theme whose id holds one is left out of the index)"))
     # check's own lines may quote story text: they go through the same redaction as every output.
     for p in result.problems:
         p.message = redaction.redactor.text(p.message)

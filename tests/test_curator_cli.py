@@ -82,7 +82,7 @@ def test_check_prints_one_line_per_problem_and_exits_1(make_archive):
     assert result.exit_code == 1
     assert result.stdout.strip().splitlines() == [
         "stories/bad.md:10: unknown theme 'no-such-theme'; add it to vocabulary.yml or use a listed id"]
-    assert "checked 2 stories" in result.stderr and "1 errors" in result.stderr
+    assert "checked 2 stories" in result.stderr and "1 error," in result.stderr
 
 
 def test_check_json_lists_errors_with_file_line_and_message(make_archive):
@@ -183,7 +183,7 @@ def test_check_also_reports_a_recipe_that_would_not_make_a_brief(make_archive):
     assert result.exit_code == 1
     assert result.stdout.strip().splitlines() == [
         "recipes/bad.yml:2: the recipe has no messages; add 'messages:' with at least one '- text: ...' and its themes"]
-    assert "checked 1 stories and 1 recipes" in result.stderr
+    assert "checked 1 story and 1 recipe" in result.stderr
 
 
 def test_add_with_a_bad_date_writes_nothing_and_says_what_check_would_say(make_archive, tmp_path):

@@ -61,9 +61,10 @@ def emit_json(data) -> None:
               help=ARCHIVE_HELP)
 @click.option("-v", "--verbose", is_flag=True, help="Say which archive is used, and more.")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Say nothing on standard error but warnings and errors.")
 @click.version_option(__version__, prog_name="counterbrief")
 @click.pass_context
-def main(ctx: click.Context, archive: Optional[Path], verbose: bool, debug: bool) -> None:
+def main(ctx: click.Context, archive: Optional[Path], verbose: bool, debug: bool, quiet: bool) -> None:
     """Keep a curated archive of defector accounts and make counter-messaging briefs from it.
 
     \b
@@ -72,7 +73,7 @@ def main(ctx: click.Context, archive: Optional[Path], verbose: bool, debug: bool
     """
     from_env = ctx.get_parameter_source("archive") == click.core.ParameterSource.ENVIRONMENT
     ctx.obj = {"archive_opt": None if from_env else archive, "archive_env": archive if from_env else None,
-               "verbose": verbose, "debug": debug}
+               "verbose": verbose, "debug": debug, "quiet": quiet}
 
 
 def _archive_after_command(ctx: click.Context, param, value):
@@ -81,10 +82,39 @@ def _archive_after_command(ctx: click.Context, param, value):
     return value
 
 
+def _flag_after_command(ctx: click.Context, param, value):
+    if value:
+        ctx.find_root().obj[param.name] = True
+    return value
+
+
+def global_options(f):
+    """-v, --debug and -q after the command name too (`counterbrief check -v`)."""
+    for flags, name, text in ((("-q", "--quiet"), "quiet", "Say nothing on standard error but warnings and errors."),
+                              (("--debug",), "debug", "Show tracebacks instead of one-line errors."),
+                              (("-v", "--verbose"), "verbose", "Say which archive is used, and more.")):
+        f = click.option(*flags, name, is_flag=True, expose_value=False, callback=_flag_after_command,
+                         help=text)(f)
+    return f
+
+
 def archive_option(f):
-    """--archive after the command name too (`counterbrief check --archive DIR`)."""
-    return click.option("--archive", type=click.Path(path_type=Path, file_okay=False), expose_value=False,
-                        callback=_archive_after_command, help=ARCHIVE_HELP)(f)
+    """--archive after the command name too (`counterbrief check --archive DIR`), with the global options."""
+    return global_options(click.option("--archive", type=click.Path(path_type=Path, file_okay=False),
+                                       expose_value=False, callback=_archive_after_command, help=ARCHIVE_HELP,
+                                       shell_complete=_complete_folder)(f))
+
+
+def _complete_folder(ctx, param, incomplete):
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="dir")]
+
+
+def info(text: str) -> None:
+    """A line for the user on standard error that --quiet silences (progress, summaries, notices)."""
+    if not click.get_current_context().find_root().obj.get("quiet"):
+        echo(text, err=True)
 
 
 def get_archive(ctx: click.Context):
@@ -95,8 +125,12 @@ def get_archive(ctx: click.Context):
     if "archive" not in obj:
         env = obj["archive_env"]
         obj["archive"] = load.find_archive(obj["archive_opt"], str(env) if env else None, Path.cwd())
-        if obj["verbose"]:
-            echo(f"archive: {obj['archive'].root}" + (" (bundled)" if obj["archive"].bundled else ""), err=True)
+        if obj["archive"].fallback:
+            # Said every time: a team archive silently turning into the bundled one is the worst case.
+            info(f"no archive in {Path.cwd()} or above it: using the bundled archive ({obj['archive'].root}); "
+                 "give --archive DIR, or run 'counterbrief init DIR'")
+        elif obj["verbose"]:
+            info(f"archive: {obj['archive'].root}" + (" (bundled)" if obj["archive"].bundled else ""))
     return obj["archive"]
 
 
@@ -105,6 +139,7 @@ def get_archive(ctx: click.Context):
 @main.command()
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--force", is_flag=True, help="Fill in a folder that is not empty; existing files are kept.")
+@global_options
 def init(directory: Path, force: bool) -> None:
     """Create a new, empty archive in DIRECTORY.
 
@@ -240,10 +275,12 @@ def check(ctx, paths, as_json) -> None:
                    "errors": [p.to_json() for p in loaded.errors],
                    "warnings": [p.to_json() for p in loaded.warnings]})
     else:
+        from .present import count
+
         for p in loaded.problems:
             echo(str(p))
-        echo(f"checked {checked} stories and {len(recipes)} recipes in {archive.root}: "
-             f"{len(loaded.errors)} errors, {len(loaded.warnings)} warnings", err=True)
+        info(f"checked {count(checked, 'story', 'stories')} and {count(len(recipes), 'recipe')} in {archive.root}: "
+             f"{count(len(loaded.errors), 'error')}, {count(len(loaded.warnings), 'warning')}")
     if loaded.errors:
         ctx.exit(1)
 
@@ -420,13 +457,15 @@ def index(ctx, rebuild) -> None:
     Example:
         counterbrief index --rebuild
     """
+    from .present import count
+
     idx, report = open_index(ctx, rebuild=rebuild)
     if report.total < 0:
-        echo(f"index in {idx.home} is up to date", err=True)
+        info(f"index in {idx.home} is up to date")
         return
     what = "rebuilt" if report.rebuilt else "updated"
-    echo(f"index {what} in {idx.home}: {report.indexed} stories indexed, {report.removed} removed, "
-         f"{len(report.skipped)} skipped with errors; {report.total} stories searchable", err=True)
+    info(f"index {what} in {idx.home}: {count(report.indexed, 'story', 'stories')} indexed, {report.removed} removed, "
+         f"{len(report.skipped)} skipped with errors; {count(report.total, 'story', 'stories')} searchable")
 
 
 @main.command()
@@ -592,9 +631,12 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)
     else:
+        from .present import count
+
         write_atomic(output, data)
-        echo(f"wrote {output} ({fmt}, {edition}, {sum(len(m['testimony']) for m in context['messages'])} testimonies, "
-             f"{len(context['citations'])} sources)", err=True)
+        info(f"wrote {output} ({fmt}, {edition}, "
+             f"{count(sum(len(m['testimony']) for m in context['messages']), 'testimony', 'testimonies')}, "
+             f"{count(len(context['citations']), 'source')})")
 
 
 def run() -> None:

@@ -24,7 +24,18 @@ source text each quote is checked against in `sources/`, the theme vocabulary in
 - `counterbrief check` must pass before a change is shared: every quote is verbatim in its snapshot.
 - Only `status: approved` and `sensitivity: public` accounts reach a brief by default.
 - Names under `redact:` never appear in any output; `notes:` never reach a brief.
+- `counterbrief review` lists what waits for review; `counterbrief approve ID --by NAME` records an approval.
+- `counterbrief.yml` marks this folder as an archive (keep it in git) and holds its settings.
 - `.counterbrief/` is the search index: derived, git-ignored, never edited by hand.
+"""
+
+MARKER_TEXT = """\
+# This file marks the folder as a counterbrief archive: keep it in git, so that a clone is found
+# as the archive it is even where git dropped an empty stories/ folder. It also holds settings.
+
+# How many different reviewers must approve an account (counterbrief approve ID --by NAME)
+# before it is approved; counterbrief check enforces it. 0 lets status be set by hand.
+reviewers_required: 1
 """
 
 
@@ -45,7 +56,7 @@ def init_archive(dest: Path, bundled: Path, force: bool = False) -> list[Path]:
     if dest.exists() and not dest.is_dir():
         raise UsageProblem(f"{dest} is a file", fix="give a folder for the new archive")
     if dest.is_dir() and any(dest.iterdir()) and not force:
-        what = "an archive" if load.is_archive(dest) else "a folder that is not empty"
+        what = "an archive" if load.archive_state(dest) == "" else "a folder that is not empty"
         raise UsageProblem(f"{dest} is {what}", fix="choose a new folder, or add --force to fill in what is missing (existing files are kept)")
     for sub in ("stories", "sources", "recipes", "templates"):
         (dest / sub).mkdir(parents=True, exist_ok=True)
@@ -56,6 +67,9 @@ def init_archive(dest: Path, bundled: Path, force: bool = False) -> list[Path]:
                                       (bundled / "recipes" / "why-they-left-amman.yml").read_text(encoding="utf-8")),
         ".gitignore": ".counterbrief/\n",
         "README.md": CURATOR_README,
+        load.MARKER: MARKER_TEXT,
+        # git keeps no empty folder: these keep stories/ and sources/ in a fresh clone.
+        "stories/.gitkeep": "", "sources/.gitkeep": "", "templates/.gitkeep": "",
     }
     written = []
     for rel, text in files.items():

@@ -32,27 +32,89 @@ def bundled_root() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+MARKER = "counterbrief.yml"
+
+
 def is_archive(path: Path) -> bool:
-    return (path / "stories").is_dir() and (path / "vocabulary.yml").is_file()
+    """A usable archive: the marker file (git keeps it, so a clone whose empty stories/ was dropped
+    is still found) or, for archives made before the marker, stories/ beside vocabulary.yml."""
+    return archive_state(path) == ""
+
+
+def archive_state(path: Path) -> Optional[str]:
+    """None: no archive here. "": an archive. Otherwise what makes this archive-looking folder incomplete."""
+    try:
+        marker = (path / MARKER).is_file()
+        vocabulary = (path / "vocabulary.yml").is_file()
+        stories = (path / "stories").is_dir()
+        sources = (path / "sources").is_dir()
+    except OSError:
+        return None
+    if marker:
+        # A missing stories/ is an empty one (git keeps no empty folder); nothing is created here.
+        return "" if vocabulary else f"it has {MARKER} but no vocabulary.yml"
+    if vocabulary and stories:
+        return ""
+    if vocabulary:
+        return "it has vocabulary.yml but no stories/ folder"
+    if stories and sources:
+        return "it has stories/ and sources/ but no vocabulary.yml"
+    return None
+
+
+def _incomplete(folder: Path, why: str, origin: str = "") -> UsageProblem:
+    where = f"{origin} {folder}" if origin else str(folder)
+    return UsageProblem(f"{where} looks like a counterbrief archive but is incomplete: {why}",
+                        fix=f"run 'counterbrief init --force {folder}' to fill in what is missing (existing files are kept)")
 
 
 def find_archive(explicit: Optional[Path], env: Optional[str], cwd: Path) -> Archive:
-    """--archive, then COUNTERBRIEF_ARCHIVE, then the nearest archive at or above cwd, then the bundled one."""
+    """--archive, then COUNTERBRIEF_ARCHIVE, then the nearest archive at or above cwd, then the bundled one.
+
+    A folder at or above cwd that looks like an archive but is incomplete is an error, never a
+    reason to fall back: the bundled archive is used only when nothing here looks like one, and
+    the returned Archive then says so (``fallback``) for the command line to tell the user.
+    """
     for given, origin in ((explicit, "--archive"), (Path(env) if env else None, "COUNTERBRIEF_ARCHIVE")):
         if given is None:
             continue
         if not given.is_dir():
             raise UsageProblem(f"{origin} {given} is not a folder",
-                               fix="give the folder that holds stories/ and vocabulary.yml")
-        if not is_archive(given):
-            missing = "stories/" if not (given / "stories").is_dir() else "vocabulary.yml"
-            raise UsageProblem(f"{origin} {given} is not a counterbrief archive (no {missing})",
+                               fix=f"give the folder that holds {MARKER} or stories/ and vocabulary.yml")
+        state = archive_state(given)
+        if state is None:
+            raise UsageProblem(f"{origin} {given} is not a counterbrief archive (no {MARKER}, stories/ or vocabulary.yml)",
                                fix=f"run 'counterbrief init {given}' or point {origin} at an archive")
+        if state:
+            raise _incomplete(given, state, origin)
         return Archive(given.resolve(), bundled=_same(given, bundled_root()))
     for folder in (cwd, *cwd.parents):
-        if is_archive(folder):
+        state = archive_state(folder)
+        if state == "":
             return Archive(folder.resolve(), bundled=_same(folder, bundled_root()))
-    return Archive(bundled_root().resolve(), bundled=True)
+        if state:
+            raise _incomplete(folder, state)
+    return Archive(bundled_root().resolve(), bundled=True, fallback=True)
+
+
+def archive_settings(archive: Archive) -> dict[str, Any]:
+    """The settings in the archive's marker file (defaults when it has none)."""
+    settings: dict[str, Any] = {"reviewers_required": 0}
+    path = archive.root / MARKER
+    if not path.is_file():
+        return settings
+    data, lines = load_yaml_file(path, MARKER)
+    if data is None:
+        return settings
+    if not isinstance(data, dict):
+        raise CounterbriefError("the marker file is not a mapping of settings", MARKER, 1,
+                                fix="write one 'setting: value' per line, e.g. reviewers_required: 2")
+    required = data.get("reviewers_required", 0)
+    if not isinstance(required, int) or isinstance(required, bool) or not 0 <= required <= 9:
+        raise CounterbriefError(f"reviewers_required is {required!r}, not a number from 0 to 9", MARKER,
+                                lines.get("reviewers_required"), fix="write e.g. reviewers_required: 2")
+    settings["reviewers_required"] = required
+    return settings
 
 
 def _same(a: Path, b: Path) -> bool:

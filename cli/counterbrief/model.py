@@ -70,6 +70,7 @@ class Theme:
 class Archive:
     root: Path
     bundled: bool = False
+    fallback: bool = False    # the bundled archive, used because nothing at or above the cwd is an archive
 
     @property
     def stories_dir(self) -> Path:

@@ -9,6 +9,11 @@ from .text import citation
 WIDTH = 88
 
 
+def count(n: int, one: str, many: str = "") -> str:
+    """'1 story', '2 stories': a number with its noun in the right form."""
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
 def wrap(text: str, indent: str = "") -> str:
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
     return "\n\n".join(textwrap.fill(" ".join(p.split()), WIDTH, initial_indent=indent, subsequent_indent=indent)

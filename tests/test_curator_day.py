@@ -104,3 +104,141 @@ def test_falling_back_to_the_bundled_archive_is_said_every_time_unless_asked_for
 def test_the_bundled_archive_carries_the_marker():
     assert (load.bundled_root() / "counterbrief.yml").is_file()
     assert load.archive_state(load.bundled_root()) == ""
+
+
+# --------------------------------------------------------------------------- review as commands
+
+def team_archive(tmp_path, reviewers=2) -> Path:
+    """A new archive (init) requiring two reviewers, with one synthetic draft added from a source."""
+    root = tmp_path / "team"
+    assert run("init", root).exit_code == 0
+    (root / "counterbrief.yml").write_text(f"reviewers_required: {reviewers}\n")
+    src = tmp_path / "article.txt"
+    src.write_text(SOURCE_TEXT)
+    added = run("--archive", root, "add", "--source", src, "--id", "syn-draft", "--alias", "Abu Synthetic",
+                "--title", "A synthetic account", "--theme", "regret", "--quote", "We were lied to about everything",
+                "--outlet", "Test Outlet", "--published", "2016-05-02")
+    assert added.exit_code == 0, added.output
+    story = root / "stories" / "syn-draft.md"
+    story.write_text(story.read_text().replace("synthetic: false", "synthetic: true"))
+    return root
+
+
+def search_ids(root, *args):
+    result = run("--archive", root, "search", "*", "--json", *args)
+    assert result.exit_code == 0, result.output
+    return [h["id"] for h in json.loads(result.stdout)["hits"]]
+
+
+def test_the_queue_lists_drafts_with_what_check_says(tmp_path):
+    root = team_archive(tmp_path)
+    (root / "stories" / "broken.md").write_text("---\nid: broken\nstatus: draft\n---\n")
+    data = json.loads(run("--archive", root, "review", "--json").stdout)
+    by_id = {w["id"]: w for w in data["waiting"]}
+    assert by_id["syn-draft"]["status"] == "draft" and by_id["syn-draft"]["errors"] == []
+    assert by_id["syn-draft"]["required"] == 2
+    assert any("missing required field" in e for e in by_id["broken"]["errors"])
+    text = run("--archive", root, "review").stdout
+    assert "syn-draft  (draft, internal)  A synthetic account" in text
+    assert "2 accounts waiting for review; 0 rejected, 0 withdrawn" in text
+
+
+def test_two_different_reviewers_take_an_account_into_a_public_brief(tmp_path):
+    root = team_archive(tmp_path)
+    story = root / "stories" / "syn-draft.md"
+    first = run("--archive", root, "approve", "syn-draft", "--by", "Amina", "--public")
+    assert first.exit_code == 0, first.output
+    assert first.stdout.strip() == "syn-draft: reviewed, public (1 approval of 2 needed)"
+    again = run("--archive", root, "approve", "syn-draft", "--by", "Amina")
+    assert again.exit_code == 2 and "Amina has approved syn-draft already" in again.stderr
+    second = run("--archive", root, "approve", "syn-draft", "--by", "Jonas")
+    assert second.stdout.strip() == "syn-draft: approved, public (2 approvals of 2 needed)"
+    assert run("--archive", root, "check").exit_code == 0
+    assert search_ids(root, "--usable") == ["syn-draft"]        # the next search sees it
+    brief = run("--archive", root, "brief", "--theme", "regret", "--include-synthetic")
+    assert brief.exit_code == 0, brief.output
+    assert "We were lied to about everything" in brief.stdout
+    import yaml
+    record = yaml.safe_load(story.read_text().split("---\n")[1])["review"]
+    assert [(r["by"], r["decision"]) for r in record] == [("Amina", "approved"), ("Jonas", "approved")]
+    assert record[0]["sensitivity"] == "public" and record[0]["at"].endswith("Z")
+
+
+def test_a_decision_rewrites_only_its_own_lines_byte_for_byte(tmp_path):
+    root = team_archive(tmp_path)
+    story = root / "stories" / "syn-draft.md"
+    # A hand-edited file: comments, odd spacing, a CRLF-free body with trailing spaces, fields after status.
+    text = story.read_text().replace("status: draft", "status: draft   # waiting for Amina").replace(
+        "group: ISIS", "group:   ISIS  # as the source says")
+    story.write_bytes(text.encode() + b"Trailing  spaces   \n\n\n")
+    before = story.read_bytes().splitlines(keepends=True)
+    assert run("--archive", root, "approve", "syn-draft", "--by", "Amina", "--public").exit_code == 0
+    after = story.read_bytes().splitlines(keepends=True)
+    review_lines = [line for line in after if line == b"review:\n" or line.startswith(b"  - {by: ")]
+    assert len(review_lines) == 2 and review_lines[1].startswith(b"  - {by: Amina, at: '")
+    assert review_lines[1].endswith(b"', decision: approved, sensitivity: public}\n")
+    # Everything else, byte for byte: the file as it was, with only the two values changed.
+    expected = b"".join(before).replace(b"sensitivity: internal\n", b"sensitivity: public\n").replace(
+        b"status: draft   #", b"status: reviewed   #")
+    assert b"".join(line for line in after if line not in review_lines) == expected
+    closing = after.index(b"---\n", 1)
+    assert after[closing - 2:closing] == review_lines     # inside the front matter, at its end
+    # The second decision appends one line to the list and changes nothing else.
+    assert run("--archive", root, "approve", "syn-draft", "--by", "Jonas").exit_code == 0
+    third = story.read_bytes().splitlines(keepends=True)
+    assert len(third) == len(after) + 1
+    assert b"".join(third) == b"".join(after[:closing]).replace(b"status: reviewed", b"status: approved") + \
+        third[closing] + b"".join(after[closing:])
+    assert third[closing].startswith(b"  - {by: Jonas, at: '")
+    assert story.read_bytes().endswith(b"Trailing  spaces   \n\n\n")
+
+
+def test_check_refuses_an_approval_by_hand_without_enough_reviewers(tmp_path):
+    root = team_archive(tmp_path)
+    story = root / "stories" / "syn-draft.md"
+    story.write_text(story.read_text().replace("status: draft", "status: approved"))
+    result = run("--archive", root, "check")
+    assert result.exit_code == 1
+    assert ("approved with 0 of the 2 different reviewers' approvals this archive requires (counterbrief.yml)"
+            in result.stdout)
+    assert search_ids(root) == []      # an error: out of search and briefs until mended
+
+
+def test_reject_and_withdraw_take_an_account_out_of_every_output_and_keep_the_record(tmp_path):
+    root = team_archive(tmp_path, reviewers=1)
+    story = root / "stories" / "syn-draft.md"
+    assert run("--archive", root, "approve", "syn-draft", "--by", "Amina", "--public").exit_code == 0
+    assert search_ids(root) == ["syn-draft"]
+    withdrawn = run("--archive", root, "withdraw", "syn-draft", "--reason", "the speaker asked us to", "--by", "Amina")
+    assert withdrawn.exit_code == 0, withdrawn.output
+    assert search_ids(root) == []
+    stats = json.loads(run("--archive", root, "stats", "--json").stdout)
+    assert stats["stories"] == 0 and stats["bad_files"] == 0
+    shown = run("--archive", root, "show", "syn-draft")
+    assert shown.exit_code == 2 and "story 'syn-draft' was withdrawn on " in shown.stderr
+    brief = run("--archive", root, "brief", "--theme", "regret", "--include-synthetic", "--id", "syn-draft")
+    assert "We were lied to" not in brief.stdout
+    assert "status: withdrawn" in story.read_text() and "the speaker asked us to" in story.read_text()
+    assert run("--archive", root, "check").exit_code == 0
+    assert "1 withdrawn" in run("--archive", root, "review").stdout
+    # reject: the same, for a second account
+    src = tmp_path / "article.txt"
+    assert run("--archive", root, "add", "--source", src, "--id", "syn-two", "--alias", "B", "--title", "T",
+               "--theme", "regret", "--quote", "He paid a smuggler to leave.").exit_code == 0
+    assert search_ids(root) == ["syn-two"]
+    rejected = run("--archive", root, "reject", "syn-two", "--by", "Jonas", "--reason", "the quote is the reporter's")
+    assert rejected.exit_code == 0 and search_ids(root) == []
+    assert "decision: rejected, reason: the quote is the reporter's" in (root / "stories" / "syn-two.md").read_text()
+    no_reason = run("--archive", root, "reject", "syn-two", "--by", "Jonas", "--reason", " ")
+    assert no_reason.exit_code == 2 and "needs a reason" in no_reason.stderr
+
+
+def test_an_account_with_errors_cannot_be_approved(tmp_path):
+    root = team_archive(tmp_path)
+    story = root / "stories" / "syn-draft.md"
+    story.write_text(story.read_text().replace("- regret", "- regrets"))
+    before = story.read_bytes()
+    result = run("--archive", root, "approve", "syn-draft", "--by", "Amina")
+    assert result.exit_code == 1
+    assert "cannot approve an account with errors: stories/syn-draft.md:" in result.stderr
+    assert story.read_bytes() == before

@@ -111,6 +111,31 @@ def _complete_folder(ctx, param, incomplete):
     return [CompletionItem(incomplete, type="dir")]
 
 
+def _complete_story_id(ctx, param, incomplete):
+    """Story ids for shell completion: the file names in stories/, read without parsing anything."""
+    from . import load
+
+    try:
+        root = ctx.find_root().params.get("archive") or os.environ.get("COUNTERBRIEF_ARCHIVE")
+        archive = load.find_archive(Path(root) if root else None, None, Path.cwd())
+        return sorted(p.stem for p in archive.stories_dir.glob(f"{incomplete}*.md"))
+    except Exception:  # noqa: BLE001 - completion never prints an error into the user's shell line
+        return []
+
+
+def _complete_theme(ctx, param, incomplete):
+    """Theme ids for shell completion, from vocabulary.yml."""
+    from . import load
+
+    try:
+        root = ctx.find_root().params.get("archive") or os.environ.get("COUNTERBRIEF_ARCHIVE")
+        archive = load.find_archive(Path(root) if root else None, None, Path.cwd())
+        data, _ = load.load_yaml_file(archive.vocabulary_path, "vocabulary.yml")
+        return sorted(t["id"] for t in data if isinstance(t, dict) and str(t.get("id", "")).startswith(incomplete))
+    except Exception:  # noqa: BLE001
+        return []
+
+
 def info(text: str) -> None:
     """A line for the user on standard error that --quiet silences (progress, summaries, notices)."""
     if not click.get_current_context().find_root().obj.get("quiet"):
@@ -167,7 +192,7 @@ def init(directory: Path, force: bool) -> None:
 @click.option("--now", default="", help="Where the speaker is now, if the source says.")
 @click.option("--group", default="ISIS", show_default=True, help="The group.")
 @click.option("--language", default="en", show_default=True, help="ISO 639-1 code of the account.")
-@click.option("--theme", "themes", multiple=True, help="A theme id (repeatable).")
+@click.option("--theme", "themes", multiple=True, shell_complete=_complete_theme, help="A theme id (repeatable).")
 @click.option("--quote", "quotes", multiple=True, help="A verbatim quote from the source (repeatable).")
 @click.option("--outlet", default="", help="The outlet that published the source.")
 @click.option("--source-title", default="", help="The source's headline.")
@@ -286,7 +311,7 @@ def check(ctx, paths, as_json) -> None:
 
 
 @main.command()
-@click.argument("story_id")
+@click.argument("story_id", shell_complete=_complete_story_id)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
 @click.option("--notes", is_flag=True, help="Include curator notes (never shown otherwise).")
 @archive_option
@@ -318,6 +343,10 @@ def show(ctx, story_id, as_json, notes) -> None:
     def compute(index):
         redact = index.redactor()   # first: a redact list that cannot be read stops here
         story, problems = check_story(path, archive, index.vocabulary(), SnapshotCache(archive))
+        if story is not None and story.status == "withdrawn":
+            last = (story.review or [{}])[-1]
+            raise UsageProblem(f"story '{story_id}' was withdrawn" + (f" on {str(last['at'])[:10]}" if last.get("at") else ""),
+                               fix=f"it appears in no output; its file and record are kept in {archive.rel(path)}")
         if story is None:
             raise UsageProblem(redact.text(f"story '{story_id}' has errors: {problems[0]}"),
                                fix="fix it, then run counterbrief check")
@@ -377,6 +406,117 @@ def themes(ctx, as_json) -> None:
 
     rows = fresh_answer(ctx, lambda index: index.redactor()(report.themes(index.vocabulary(), story_profiles(index)[0])))
     emit_json(rows) if as_json else echo(present.themes(rows))
+
+
+# --------------------------------------------------------------------------- review
+
+def _writable(archive) -> None:
+    from .errors import UsageProblem
+
+    if archive.bundled and not (archive.root / ".git").exists() and "site-packages" in str(archive.root):
+        raise UsageProblem("the bundled archive is part of the installed package",
+                           fix="run 'counterbrief init DIR' and work in that archive (--archive DIR)")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the queue as JSON.")
+@archive_option
+@click.pass_context
+def review(ctx, as_json) -> None:
+    """The review queue: drafts and reviewed accounts, with what check says about each.
+
+    \b
+    Example:
+        counterbrief review
+        counterbrief approve abu-example-cbs-news --by Amina --public
+    """
+    from . import present
+    from .review import queue
+    from .validate import usable_vocabulary
+
+    archive = get_archive(ctx)
+    vocabulary, _ = usable_vocabulary(archive)
+    data = queue(archive, vocabulary)
+    emit_json(data) if as_json else echo(present.review_queue(data))
+
+
+def _said(decision) -> str:
+    from .present import count
+
+    if decision.decision == "approved":
+        tally = f"{count(len(decision.approvals), 'approval')} of {decision.required} needed"
+        return f"{decision.id}: {decision.status}, {decision.sensitivity} ({tally})"
+    return f"{decision.id}: {decision.status}; out of search, show, stats and briefs, its file and record kept"
+
+
+@main.command()
+@click.argument("story_id", shell_complete=_complete_story_id)
+@click.option("--by", "by", required=True, help="Your name, as the record should keep it.")
+@click.option("--public", "sensitivity", flag_value="public", help="Approve it for public briefs.")
+@click.option("--internal", "sensitivity", flag_value="internal", help="Approve it for internal briefs only.")
+@click.option("--reason", default="", help="A note for the record (optional).")
+@archive_option
+@click.pass_context
+def approve(ctx, story_id, by, sensitivity, reason) -> None:
+    """Approve an account: records who and when, and sets status (and sensitivity if given).
+
+    Where the archive's counterbrief.yml says reviewers_required: 2, the first approval makes the
+    account 'reviewed' and a second, different reviewer's makes it 'approved'.
+
+    \b
+    Example:
+        counterbrief approve abu-example-cbs-news --by Amina --public
+    """
+    from .review import decide
+
+    archive = get_archive(ctx)
+    _writable(archive)
+    echo(_said(decide(archive, story_id, "approved", by, reason, sensitivity)))
+
+
+@main.command()
+@click.argument("story_id", shell_complete=_complete_story_id)
+@click.option("--by", "by", required=True, help="Your name, as the record should keep it.")
+@click.option("--reason", required=True, help="Why, for the curator who added it.")
+@archive_option
+@click.pass_context
+def reject(ctx, story_id, by, reason) -> None:
+    """Reject an account: status rejected, with who, when and why in its record.
+
+    A rejected account leaves search, stats and briefs; its file stays for the curator to mend
+    (then set status: draft).
+
+    \b
+    Example:
+        counterbrief reject abu-example-cbs-news --by Amina --reason "quote 2 is the reporter's words"
+    """
+    from .review import decide
+
+    archive = get_archive(ctx)
+    _writable(archive)
+    echo(_said(decide(archive, story_id, "rejected", by, reason)))
+
+
+@main.command()
+@click.argument("story_id", shell_complete=_complete_story_id)
+@click.option("--reason", required=True, help="Why (a speaker's request, a safety concern).")
+@click.option("--by", "by", default=None, help="Your name (default: your login name).")
+@archive_option
+@click.pass_context
+def withdraw(ctx, story_id, reason, by) -> None:
+    """Withdraw an account from every output at once, keeping its file and record.
+
+    \b
+    Example:
+        counterbrief withdraw abu-example-cbs-news --reason "the speaker asked us to"
+    """
+    import getpass
+
+    from .review import decide
+
+    archive = get_archive(ctx)
+    _writable(archive)
+    echo(_said(decide(archive, story_id, "withdrawn", by or getpass.getuser(), reason)))
 
 
 # --------------------------------------------------------------------------- index / search
@@ -470,7 +610,7 @@ def index(ctx, rebuild) -> None:
 
 @main.command()
 @click.argument("query", nargs=-1)
-@click.option("--theme", "themes", multiple=True, help="Only accounts with this theme (repeatable).")
+@click.option("--theme", "themes", multiple=True, shell_complete=_complete_theme, help="Only accounts with this theme (repeatable).")
 @click.option("--group", help="Only accounts about this group.")
 @click.option("--language", help="Only accounts in this language (ISO 639-1).")
 @click.option("--status", type=click.Choice(["draft", "reviewed", "approved"]), help="Only accounts with this status.")
@@ -523,9 +663,9 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
 
 @main.command()
 @click.argument("recipe_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--theme", "themes", multiple=True, help="Without a recipe: one message per theme (repeatable).")
+@click.option("--theme", "themes", multiple=True, shell_complete=_complete_theme, help="Without a recipe: one message per theme (repeatable).")
 @click.option("--query", default="", help="Without a recipe: a full-text query for the message(s).")
-@click.option("--id", "ids", multiple=True, help="Use only these accounts (repeatable).")
+@click.option("--id", "ids", multiple=True, shell_complete=_complete_story_id, help="Use only these accounts (repeatable).")
 @click.option("--title", default="", help="Without a recipe: the brief's title.")
 @click.option("--audience", default="", help="Without a recipe: who the brief is for.")
 @click.option("--language", default="", help="Without a recipe: the audience's language (ISO 639-1).")

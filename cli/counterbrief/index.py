@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from . import load
 from .errors import Problem
 from .facets import write_facet_cache
-from .model import Archive, Theme
+from .model import HIDDEN_STATUSES, Archive, Theme
 from .schema import _schema, story_document
 from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
                     why_unusable, write_stat)
@@ -299,6 +299,9 @@ class Index:
         if "vocabulary.yml" in changed | removed:
             self.notice("the vocabulary changed; rebuilding the search index")
             return self._rebuild(scan, progress)
+        if load.MARKER in changed | removed:
+            self.notice(f"the archive's settings ({load.MARKER}) changed; rebuilding the search index")
+            return self._rebuild(scan, progress)
         stories = {rel for rel in changed | removed if rel.startswith("stories/")}
         touched_sources = {rel for rel in changed | removed if rel.startswith("sources/")}
         # Stories quoting a changed source are checked again; so is every story that failed, since
@@ -381,7 +384,9 @@ class Index:
                 if not rebuild:
                     writer.delete_by_term("path", rel)
                 story, problems = parsed.get(rel, (None, []))
-                if story is not None:
+                if story is not None and story.status in HIDDEN_STATUSES:
+                    pass   # rejected or withdrawn: kept on disk (and its redactions in force), out of every output
+                elif story is not None:
                     writer.add_document(**story_document(redact_story(story, redact), rel))
                     report.indexed += 1
                     if step:

@@ -87,14 +87,22 @@ def find_archive(explicit: Optional[Path], env: Optional[str], cwd: Path) -> Arc
                                fix=f"run 'counterbrief init {given}' or point {origin} at an archive")
         if state:
             raise _incomplete(given, state, origin)
-        return Archive(given.resolve(), bundled=_same(given, bundled_root()))
+        return _with_settings(Archive(given.resolve(), bundled=_same(given, bundled_root())))
     for folder in (cwd, *cwd.parents):
         state = archive_state(folder)
         if state == "":
-            return Archive(folder.resolve(), bundled=_same(folder, bundled_root()))
+            return _with_settings(Archive(folder.resolve(), bundled=_same(folder, bundled_root())))
         if state:
             raise _incomplete(folder, state)
-    return Archive(bundled_root().resolve(), bundled=True, fallback=True)
+    return _with_settings(Archive(bundled_root().resolve(), bundled=True, fallback=True))
+
+
+def _with_settings(archive: Archive) -> Archive:
+    try:
+        archive.reviewers_required = archive_settings(archive)["reviewers_required"]
+    except CounterbriefError as e:   # a bad setting stops every command: it decides what may be used
+        raise UsageProblem(e.problem, e.path, e.line, e.fix) from None
+    return archive
 
 
 def archive_settings(archive: Archive) -> dict[str, Any]:
@@ -277,9 +285,10 @@ def scan_archive(archive: Archive) -> dict[str, tuple[int, int]]:
                         found[sub + "/" + entry.name] = (st.st_size, st.st_mtime_ns)
         except FileNotFoundError:
             pass
-    try:
-        st = archive.vocabulary_path.stat()
-        found["vocabulary.yml"] = (st.st_size, st.st_mtime_ns)
-    except FileNotFoundError:
-        pass
+    for name in ("vocabulary.yml", MARKER):   # the marker's settings decide which stories pass check
+        try:
+            st = (archive.root / name).stat()
+            found[name] = (st.st_size, st.st_mtime_ns)
+        except FileNotFoundError:
+            pass
     return found

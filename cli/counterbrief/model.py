@@ -6,7 +6,23 @@ from pathlib import Path
 from typing import Any, Optional
 
 SENSITIVITIES = ("public", "internal", "restricted")
-STATUSES = ("draft", "reviewed", "approved")
+STATUSES = ("draft", "reviewed", "approved", "rejected", "withdrawn")
+# Kept on disk with their record, left out of every output (search, show, stats, briefs).
+HIDDEN_STATUSES = ("rejected", "withdrawn")
+DECISIONS = ("approved", "rejected", "withdrawn")
+
+
+def approvers(review: list) -> list[str]:
+    """The different people who approved an account since it was last rejected or withdrawn."""
+    names: list[str] = []
+    for entry in review or []:
+        if not isinstance(entry, dict):
+            continue
+        if entry.get("decision") in ("rejected", "withdrawn"):
+            names = []
+        elif entry.get("decision") == "approved" and entry.get("by") and str(entry["by"]) not in names:
+            names.append(str(entry["by"]))
+    return names
 
 
 @dataclass
@@ -41,6 +57,7 @@ class Story:
     corroboration: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
+    review: list[dict[str, Any]] = field(default_factory=list)   # who decided what, when (counterbrief approve)
 
     @property
     def usable(self) -> bool:
@@ -71,6 +88,7 @@ class Archive:
     root: Path
     bundled: bool = False
     fallback: bool = False    # the bundled archive, used because nothing at or above the cwd is an archive
+    reviewers_required: int = 0   # from counterbrief.yml: different approvals an approved account needs
 
     @property
     def stories_dir(self) -> Path:

@@ -48,6 +48,27 @@ def show(record: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def review_queue(data: dict[str, Any]) -> str:
+    """The review queue: one block per waiting account, what check says, then what is hidden."""
+    out = []
+    for item in data["waiting"]:
+        state = ", ".join(str(x) for x in (item["status"] or "unreadable", item["sensitivity"]) if x)
+        out.append(f"{item['id']}  ({state})" + (f"  {item['title']}" if item["title"] else ""))
+        who = ", ".join(item["approved_by"]) or "none yet"
+        out.append(f"  approvals: {who} ({len(item['approved_by'])} of {item['required']} needed)")
+        for line in item["errors"]:
+            out.append(f"  error: {line}")
+        for line in item["warnings"]:
+            out.append(f"  {line}")
+        if not item["errors"]:
+            out.append(f"  check: no errors; approve with 'counterbrief approve {item['id']} --by NAME'")
+        out.append("")
+    n = len(data["waiting"])
+    out.append(f"{count(n, 'account')} waiting for review" + (": none" if not n else "")
+               + f"; {data['rejected']} rejected, {data['withdrawn']} withdrawn (kept, in no output)")
+    return "\n".join(out)
+
+
 def counts_table(title: str, counts: dict[str, int]) -> list[str]:
     if not counts:
         return [f"{title}: none"]

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from . import load
 from .errors import CounterbriefError, Problem
-from .model import SENSITIVITIES, STATUSES, Archive, Quote, Story, Theme
+from .model import DECISIONS, SENSITIVITIES, STATUSES, Archive, Quote, Story, Theme, approvers
 from .redact import Redactor, name_words, read_archive
 from .text import find_verbatim, normalise
 
@@ -28,6 +28,11 @@ CONJUNCTIONS = {"and", "but", "or", "so", "because", "then", "which", "that", "e
 _DATE = {"type": ["string", "integer"]}
 _TEXT = {"type": "string"}
 _LIST = {"type": "array", "items": {"type": "string", "minLength": 1}}
+_REVIEW = {"type": "array", "items": {   # appended by counterbrief approve/reject/withdraw
+    "type": "object", "required": ["by", "at", "decision"],
+    "properties": {"by": {"type": "string", "minLength": 1}, "at": _DATE, "decision": {"enum": list(DECISIONS)},
+                   "reason": _TEXT, "sensitivity": {"enum": list(SENSITIVITIES)}},
+    "additionalProperties": False}}
 
 STORY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -67,6 +72,7 @@ STORY_SCHEMA: dict[str, Any] = {
         "synthetic": {"type": "boolean"},
         "redact": _LIST,
         "notes": {"type": ["string", "null"]},
+        "review": _REVIEW,
     },
     "additionalProperties": False,
 }
@@ -266,6 +272,11 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
     url = data["source"].get("url")
     if url and not re.match(r"^https?://", url):
         err("source.url", f"source.url '{url}' is not a web address; start it with https://")
+    approved_by = approvers(data.get("review") or [])
+    if data["status"] == "approved" and len(approved_by) < archive.reviewers_required:
+        err("status", f"approved with {len(approved_by)} of the {archive.reviewers_required} different reviewers' "
+            f"approvals this archive requires (counterbrief.yml); set status: reviewed, or have another reviewer "
+            f"run 'counterbrief approve {data['id']} --by NAME'")
     redact = data.get("redact") or []
     protect = Redactor.from_names(redact)
     for i, name in enumerate(redact):
@@ -312,7 +323,7 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
         source={k: str(v) for k, v in data["source"].items() if v not in (None, "")},
         quotes=quotes, sensitivity=data["sensitivity"], status=data["status"], body=parsed.body,
         content_warnings=list(data.get("content_warnings") or []), synthetic=bool(data.get("synthetic", False)),
-        redact=list(redact), notes=data.get("notes") or "", lines=lines,
+        redact=list(redact), notes=data.get("notes") or "", lines=lines, review=list(data.get("review") or []),
         corroboration=list(data.get("corroboration") or []),
     )
     return story, problems

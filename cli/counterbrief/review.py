@@ -52,9 +52,13 @@ def queue(archive: Archive, vocabulary) -> dict[str, Any]:
     """Drafts and reviewed accounts, each with what check says about it; counts of the hidden ones."""
     from .validate import SnapshotCache, check_story
 
+    from .redact import read_archive
+
     snapshots = SnapshotCache(archive)
+    paths = load.story_paths(archive)
+    redact = read_archive(paths, archive.rel).require()   # titles and check's lines may quote a protected name
     waiting, hidden = [], {s: 0 for s in HIDDEN_STATUSES}
-    for path in load.story_paths(archive):
+    for path in paths:
         shown = archive.rel(path)
         try:
             data = load.parse_story_file(path, shown).data
@@ -68,11 +72,11 @@ def queue(archive: Archive, vocabulary) -> dict[str, Any]:
             continue
         _, problems = check_story(path, archive, vocabulary, snapshots)
         waiting.append({
-            "id": path.stem, "file": shown, "title": str(data.get("title") or ""), "status": status,
+            "id": path.stem, "file": shown, "title": redact.text(str(data.get("title") or "")), "status": status,
             "sensitivity": data.get("sensitivity"), "approved_by": approvers(data.get("review") or []),
             "required": max(1, archive.reviewers_required),
-            "errors": [str(p) for p in problems if p.severity == "error"],
-            "warnings": [str(p) for p in problems if p.severity == "warning"],
+            "errors": [redact.text(str(p)) for p in problems if p.severity == "error"],
+            "warnings": [redact.text(str(p)) for p in problems if p.severity == "warning"],
         })
     return {"archive": str(archive.root), "waiting": waiting, **hidden}
 
@@ -118,7 +122,10 @@ def _decide_locked(archive: Archive, path: Path, decision: str, by: str, reason:
                                   SnapshotCache(archive))
         errors = [p for p in problems if p.severity == "error"]
         if errors:
-            raise CounterbriefError(f"cannot approve an account with errors: {errors[0]}",
+            from .redact import read_archive
+
+            redact = read_archive(load.story_paths(archive), archive.rel).redactor
+            raise CounterbriefError(redact.text(f"cannot approve an account with errors: {errors[0]}"),
                                     fix="fix it (counterbrief check), then approve it")
         if by in approvers(review):
             raise UsageProblem(f"{by} has approved {path.stem} already",

@@ -242,3 +242,142 @@ def test_an_account_with_errors_cannot_be_approved(tmp_path):
     assert result.exit_code == 1
     assert "cannot approve an account with errors: stories/syn-draft.md:" in result.stderr
     assert story.read_bytes() == before
+
+
+# --------------------------------------------------------------------------- sources from saved pages and PDFs
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Site title | The Synthetic Times</title>
+<meta property="og:title" content="Why I left: a synthetic defector speaks">
+<meta property="og:site_name" content="The Synthetic Times">
+<meta property="og:url" content="https://news.example.org/2017/03/why-i-left">
+<link rel="canonical" href="https://news.example.org/2017/03/why-i-left">
+<script type="application/ld+json">
+{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Why I left: a synthetic defector speaks",
+ "datePublished": "2017-03-04T08:00:00Z",
+ "author": [{"@type": "Person", "name": "Jane Writer"}, {"@type": "Person", "name": "Omar Reporter"}],
+ "publisher": {"@type": "Organization", "name": "The Synthetic Times"}}
+</script></head>
+<body><nav><a href="/">Home</a> <a href="/world">World</a> <a href="/subscribe">Subscribe now</a></nav>
+<article><h1>Why I left: a synthetic defector speaks</h1>
+<p>SYNTHETIC TEST PAGE. The man, who asked to be called Abu Synthetic, spent two years with the group
+before he escaped across the border in the winter of 2016, paying a smuggler with money from his family.</p>
+<p>&ldquo;They kill anyone who disagrees with them,&rdquo; he said in a cafe far from the front line. &ldquo;We were
+lied to about everything, from the salaries to the hospitals.&rdquo;</p>
+<p>He said the videos he had watched at home were staged, and that the fighters he met cared more about
+money and cars than about anything they had promised. He now works in a bakery and sleeps badly.</p>
+</article>
+<footer>Copyright The Synthetic Times. Cookie settings. Advertise with us.</footer>
+<script>var tracking = "never in a snapshot";</script>
+</body></html>
+"""
+
+
+def test_add_from_a_saved_page_takes_its_text_and_metadata_and_records_where_it_came_from(tmp_path):
+    root = team_archive(tmp_path)
+    page = tmp_path / "Why I left.html"
+    page.write_text(PAGE, encoding="utf-8")
+    result = run("--archive", root, "add", "--source", page, "--alias", "Abu Synthetic", "--title", "From a page",
+                 "--theme", "regret", "--quote", "We were lied to about everything, from the salaries to the hospitals.",
+                 "--quote", "They kill anyone who disagrees with them")
+    assert result.exit_code == 0, result.output
+    story = root / "stories" / "abu-synthetic-the-synthetic-times.md"
+    import yaml
+    front = yaml.safe_load(story.read_text().split("---\n")[1])
+    assert front["source"] == {"outlet": "The Synthetic Times", "title": "Why I left: a synthetic defector speaks",
+                               "author": "Jane Writer; Omar Reporter", "published": "2017-03-04",
+                               "url": "https://news.example.org/2017/03/why-i-left",
+                               "snapshot": "sources/abu-synthetic-the-synthetic-times.txt"}
+    snapshot = (root / front["source"]["snapshot"]).read_text()
+    assert "paying a smuggler" in snapshot and "<p>" not in snapshot
+    assert "Subscribe now" not in snapshot and "tracking" not in snapshot and "Cookie" not in snapshot
+    meta = yaml.safe_load((root / "sources" / "abu-synthetic-the-synthetic-times.meta.yml").read_text())
+    assert meta["file"] == "Why I left.html" and meta["extractor"].startswith("trafilatura ")
+    assert len(meta["sha256"]) == 64 and meta["extracted"].endswith("Z")
+    assert run("--archive", root, "check").exit_code == 0
+
+
+def make_pdf(path: Path) -> Path:
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from weasyprint import HTML
+    HTML(string="<html><head><title>Synthetic report on returnees</title><meta name=author content='Test Institute'>"
+                "</head><body><h1>Synthetic report on returnees</h1><p>SYNTHETIC TEST REPORT. One returnee told the "
+                "authors that the first fight he saw was staged for the cameras, and that the officials "
+                "efficiently ruled the province by fear.</p><p>&laquo;Nous avons &eacute;t&eacute; tromp&eacute;s "
+                "sur tout&raquo;, a-t-il dit. \"If they'd known the truth,\" he said, \"they wouldn&rsquo;t have "
+                "joined.\"</p></body></html>").write_pdf(str(path))
+    return path
+
+
+def test_add_from_a_pdf_checks_quotes_against_its_text(tmp_path):
+    root = team_archive(tmp_path)
+    pdf = make_pdf(tmp_path / "report.pdf")
+    result = run("--archive", root, "add", "--source", pdf, "--id", "syn-returnee", "--alias", "A returnee",
+                 "--title", "From a report", "--theme", "propaganda-deception", "--language", "fr",
+                 "--quote", "the first fight he saw was staged for the cameras",
+                 "--quote", "«Nous avons été trompés sur tout»",
+                 "--quote", "If they'd known the truth, he said, they wouldn't have joined")
+    assert result.exit_code == 2      # the last quote drops the quotation marks: not verbatim
+    assert "nearest: \"\"If they'd known the truth,\" he said, \"they wouldn’t have joined.\"\"" in result.stderr
+    result = run("--archive", root, "add", "--source", pdf, "--id", "syn-returnee", "--alias", "A returnee",
+                 "--title", "From a report", "--theme", "propaganda-deception", "--language", "fr",
+                 "--quote", "the first fight he saw was staged for the cameras",     # ligatures read as letters
+                 "--quote", "«Nous avons été trompés sur tout»",
+                 "--quote", "they wouldn't have joined")
+    assert result.exit_code == 0, result.output
+    import yaml
+    front = yaml.safe_load((root / "stories" / "syn-returnee.md").read_text().split("---\n")[1])
+    assert front["source"]["title"] == "Synthetic report on returnees"
+    assert front["source"]["author"] == "Test Institute"
+    meta = yaml.safe_load((root / "sources" / "syn-returnee.meta.yml").read_text())
+    assert meta["file"] == "report.pdf" and meta["extractor"].startswith("pypdf ") and meta["pages"] == 1
+
+
+def test_add_reads_a_source_from_standard_input(tmp_path):
+    root = team_archive(tmp_path)
+    result = run("--archive", root, "add", "--source", "-", "--id", "syn-stdin", "--alias", "From Stdin",
+                 "--title", "T", "--theme", "regret", "--quote", "He paid a smuggler to leave.", input=SOURCE_TEXT)
+    assert result.exit_code == 0, result.output
+    assert (root / "sources" / "syn-stdin.txt").read_text() == SOURCE_TEXT
+    assert "file: standard input" in (root / "sources" / "syn-stdin.meta.yml").read_text()
+    page = run("--archive", root, "add", "--source", "-", "--id", "syn-stdin-page", "--alias", "X", "--title", "T",
+               "--theme", "regret", "--quote", "They kill anyone who disagrees with them", input=PAGE)
+    assert page.exit_code == 0, page.output
+    assert "extractor: trafilatura" in (root / "sources" / "syn-stdin-page.meta.yml").read_text()
+
+
+def test_a_page_with_no_article_text_is_one_line(tmp_path):
+    root = team_archive(tmp_path)
+    empty = tmp_path / "empty.html"
+    empty.write_text("<html><head><title>x</title></head><body></body></html>")
+    result = run("--archive", root, "add", "--source", empty, "--alias", "X", "--title", "T", "--theme", "regret",
+                 "--quote", "anything")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: no text found in {empty}; ")
+
+
+# --------------------------------------------------------------------------- ids from names
+
+def test_ids_are_transliterated_from_names_in_any_script(tmp_path):
+    from counterbrief.curate import NewStory, default_id
+    from counterbrief.text import slugify
+
+    assert slugify("Abū ʿAbdullāh al-Faransī") == "abu-abdullah-al-faransi"
+    assert default_id(NewStory(None, "أبو عبد الله", "T", [], [], outlet="Al Jazeera")) == "bw-bd-llh-al-jazeera"
+    assert default_id(NewStory(None, "؟؟", "T", [], [], outlet="", source_title="",
+                               published="2016-05-02")) == "story-2016-05-02"
+    assert default_id(NewStory(None, "—", "T", [], [], outlet="العربية", published="2016")) == "l-rby-2016"
+
+
+def test_an_arabic_alias_gives_a_usable_id(tmp_path):
+    root = team_archive(tmp_path)
+    src = tmp_path / "article.txt"
+    result = run("--archive", root, "add", "--source", src, "--alias", "أبو عبد الله", "--title", "T",
+                 "--theme", "regret", "--quote", "He paid a smuggler to leave.", "--language", "ar",
+                 "--outlet", "Test Outlet")
+    assert result.exit_code == 0, result.output
+    assert (root / "stories" / "bw-bd-llh-test-outlet.md").is_file()
+    assert run("--archive", root, "check").exit_code == 0

@@ -10,7 +10,7 @@ from typing import Optional
 import click
 
 from . import __version__
-from .errors import CounterbriefError
+from .errors import CounterbriefError, UsageProblem
 
 ARCHIVE_HELP = "Archive folder (default: $COUNTERBRIEF_ARCHIVE, the nearest archive above the current folder, or the bundled one)."
 
@@ -136,6 +136,14 @@ def _complete_theme(ctx, param, incomplete):
         return []
 
 
+def _writable(archive) -> None:
+    from .errors import UsageProblem
+
+    if archive.bundled and not (archive.root / ".git").exists() and "site-packages" in str(archive.root):
+        raise UsageProblem("the bundled archive is part of the installed package",
+                           fix="run 'counterbrief init DIR' and work in that archive (--archive DIR)")
+
+
 def info(text: str) -> None:
     """A line for the user on standard error that --quiet silences (progress, summaries, notices)."""
     if not click.get_current_context().find_root().obj.get("quiet"):
@@ -180,8 +188,10 @@ def init(directory: Path, force: bool) -> None:
 
 
 @main.command()
-@click.option("--source", "source_file", required=True, type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="The source text (article or transcript) the quotes come from; copied into sources/.")
+@click.option("--source", "source_file", required=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True, allow_dash=True),
+              help="The source the quotes come from: a saved web page (.html), a PDF, a text file, or - for "
+                   "standard input; its text becomes the snapshot in sources/.")
 @click.option("--id", "sid", default="", help="Story id (lowercase slug); made from the alias if not given.")
 @click.option("--title", default="", help="A title for the account.")
 @click.option("--alias", default="", help="The speaker's name as the source publishes it.")
@@ -221,38 +231,47 @@ def add(ctx, source_file, sid, title, alias, role, origin, joined, left, now, gr
             --theme regret --quote "If they'd known the truth they wouldn't have joined"
     """
     from .curate import NewStory, add_story
-    from .errors import UsageProblem
-    from .validate import check_story, usable_vocabulary, SnapshotCache
+    from .index import Index
+    from .sources import read_source
+    from .validate import SnapshotCache, check_story, usable_vocabulary
 
     archive = get_archive(ctx)
-    if archive.bundled and not (archive.root / ".git").exists() and "site-packages" in str(archive.root):
-        raise UsageProblem("the bundled archive is part of the installed package",
-                           fix="run 'counterbrief init DIR' and add to that archive (--archive DIR)")
-    interactive = sys.stdin.isatty()
-    themes, quotes = list(themes), list(quotes)
-    if interactive:
-        alias = alias or click.prompt("Speaker's name as published")
-        title = title or click.prompt("Title of the account")
-        if not themes:
-            themes = click.prompt("Themes (ids, comma-separated)").replace(" ", "").split(",")
-        while not quotes or click.confirm("Another quote?", default=False):
-            quotes.append(click.prompt("Quote (verbatim from the source)"))
-        summary = summary or click.prompt("Summary in your own words", default="", show_default=False)
-    missing = [f"--{n}" for n, v in (("alias", alias), ("title", title)) if not v]
+    _writable(archive)
+    from_stdin = str(source_file) == "-"
+    extracted = read_source(None, sys.stdin.buffer.read()) if from_stdin else read_source(source_file)
+    vocabulary, _ = usable_vocabulary(archive)
+    new = NewStory(source_file=None if from_stdin else source_file, alias=alias, title=title,
+                   themes=[t for t in themes if t], quotes=list(quotes), id=sid, group=group, language=language,
+                   role=role, origin=origin, joined=joined, left=left, now=now, outlet=outlet,
+                   source_title=source_title, author=author, published=published, url=url, via=via,
+                   retrieved=retrieved, content_warnings=list(warnings), sensitivity=sensitivity, summary=summary,
+                   extracted=extracted)
+    if not from_stdin and sys.stdin.isatty():
+        from .ask import dialogue
+
+        dialogue(new, vocabulary)
+    else:
+        # What the page or PDF says about itself fills what the options left empty.
+        for key, value in extracted.defaults().items():
+            if not getattr(new, key):
+                setattr(new, key, value)
+    missing = [f"--{n}" for n, v in (("alias", new.alias), ("title", new.title)) if not v]
     if missing:
         raise UsageProblem(f"missing {', '.join(missing)}", fix="give them as options, or run add in a terminal to be asked")
-    vocabulary, _ = usable_vocabulary(archive)
-    new = NewStory(source_file=source_file, alias=alias, title=title, themes=[t for t in themes if t], quotes=quotes,
-                   id=sid, group=group, language=language, role=role, origin=origin, joined=joined, left=left, now=now,
-                   outlet=outlet, source_title=source_title, author=author, published=published, url=url, via=via,
-                   retrieved=retrieved, content_warnings=list(warnings), sensitivity=sensitivity, summary=summary)
-    path = add_story(archive, new, vocabulary)
+    with Index(archive)._lock():
+        path = add_story(archive, new, vocabulary)
+    echo(f"added {archive.rel(path)} (status: draft)")
     if edit:
         click.edit(filename=str(path))
         _, problems = check_story(path, archive, vocabulary, SnapshotCache(archive))
         for p in problems:   # the curator's own edit is kept; what check would say is shown
             echo(str(p), err=True)
-    echo(f"added {archive.rel(path)} (status: draft)")
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            from .present import count
+
+            raise CounterbriefError(f"the edited story has {count(len(errors), 'error')} (above); it is kept as it is",
+                                    archive.rel(path), fix="fix it, then run 'counterbrief check'")
 
 
 # --------------------------------------------------------------------------- check / show / stats / themes
@@ -409,14 +428,6 @@ def themes(ctx, as_json) -> None:
 
 
 # --------------------------------------------------------------------------- review
-
-def _writable(archive) -> None:
-    from .errors import UsageProblem
-
-    if archive.bundled and not (archive.root / ".git").exists() and "site-packages" in str(archive.root):
-        raise UsageProblem("the bundled archive is part of the installed package",
-                           fix="run 'counterbrief init DIR' and work in that archive (--archive DIR)")
-
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the queue as JSON.")

@@ -1,16 +1,19 @@
 """The curator's writes: a new archive (init) and a new account (add). Nothing is ever overwritten."""
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 
 from . import load
 from .errors import CounterbriefError, UsageProblem
 from .model import Archive, Theme
 from .redact import read_archive
+from .sources import Extracted, meta_path, provenance_yaml, read_source
 from .text import find_verbatim, normalise, slugify
 
 CURATOR_README = """\
@@ -84,7 +87,7 @@ def init_archive(dest: Path, bundled: Path, force: bool = False) -> list[Path]:
 class NewStory:
     """What `add` collects, before it becomes a file."""
 
-    source_file: Path
+    source_file: Optional[Path]   # None: standard input (then ``extracted`` holds it)
     alias: str
     title: str
     themes: list[str]
@@ -107,6 +110,55 @@ class NewStory:
     content_warnings: list[str] = field(default_factory=list)
     sensitivity: str = "internal"
     summary: str = ""
+    extracted: Optional[Extracted] = None   # the source's text and provenance, read once
+
+    def source(self) -> Extracted:
+        if self.extracted is None:
+            self.extracted = read_source(self.source_file)
+        return self.extracted
+
+    @property
+    def source_name(self) -> str:
+        return "standard input" if self.source_file is None else str(self.source_file)
+
+
+def default_id(new: NewStory) -> str:
+    """The alias (transliterated) and the outlet; where nothing of the alias survives, the outlet
+    (or the source's title) and the date; at worst 'story' and the date."""
+    if len(slugify(new.alias).replace("-", "")) >= 2:
+        return slugify(new.alias + " " + (new.outlet or new.source_title))
+    when = new.published or _dt.date.today().isoformat()
+    return slugify(f"{new.outlet or new.source_title or 'story'} {when}") or slugify(f"story {when}")
+
+
+def nearest_passage(quote: str, source_text: str, width: int = 0) -> str:
+    """The stretch of the source most like a quote that is not verbatim in it (for the curator to compare)."""
+    import difflib
+
+    words = source_text.split()
+    q = quote.split()
+    if not words or not q:
+        return ""
+    size = max(1, min(len(words), width or len(q)))
+    target = " ".join(q).lower()
+    best, best_at = -1.0, 0
+    step = max(1, size // 4)
+    matcher = difflib.SequenceMatcher(autojunk=False)
+    matcher.set_seq2(target)
+    for start in range(0, max(1, len(words) - size + 1), step):
+        matcher.set_seq1(" ".join(words[start:start + size]).lower())
+        if matcher.real_quick_ratio() <= best or matcher.quick_ratio() <= best:
+            continue
+        ratio = matcher.ratio()
+        if ratio > best:
+            best, best_at = ratio, start
+    # Refine around the best window, one word at a time.
+    for start in range(max(0, best_at - step), min(len(words) - size, best_at + step) + 1):
+        matcher.set_seq1(" ".join(words[start:start + size]).lower())
+        ratio = matcher.ratio()
+        if ratio > best:
+            best, best_at = ratio, start
+    return " ".join(words[best_at:best_at + size])
 
 
 def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) -> tuple[str, Path, Path, str]:
@@ -115,27 +167,30 @@ def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) ->
 
     from .validate import ISO_639_1, did_you_mean
 
-    sid = new.id or slugify(new.alias + " " + (new.outlet or new.source_title))
+    sid = new.id or default_id(new)
     if not sid or slugify(sid) != sid:
         raise UsageProblem(f"id '{sid}' is not a lowercase slug", fix="use a-z, 0-9 and hyphens, e.g. --id abu-example")
     protected = read_archive(load.story_paths(archive), archive.rel).require()   # fail closed here too
     if protected.finds(sid):
         raise UsageProblem("the id made for this account holds a name listed under redact in this archive",
                            fix=f"give a neutral id, e.g. --id {neutral_id(archive, new)}; nothing was written")
+    extracted = new.source()
     story_path = archive.stories_dir / f"{sid}.md"
-    snapshot_path = archive.root / "sources" / f"{sid}{new.source_file.suffix or '.txt'}"
+    snapshot_path = archive.root / "sources" / f"{sid}{extracted.suffix}"
     if story_path.exists():
         raise UsageProblem(f"a story with id '{sid}' exists already ({archive.rel(story_path)})",
                            fix="give another --id; nothing was written")
-    if snapshot_path.exists():
-        raise UsageProblem(f"snapshot {archive.rel(snapshot_path)} exists already", fix="give another --id; nothing was written")
-    source_text = load.read_text(new.source_file, load.MAX_SNAPSHOT_BYTES, "source file", str(new.source_file))
+    for path in (snapshot_path, meta_path(snapshot_path)):
+        if path.exists():
+            raise UsageProblem(f"{archive.rel(path)} exists already", fix="give another --id; nothing was written")
     if not new.quotes:
         raise UsageProblem("no quote given", fix="add at least one --quote, copied exactly from the source")
-    flat = normalise(source_text)
+    flat = normalise(extracted.text)
     for q in new.quotes:
         if not find_verbatim(q, flat):
-            raise UsageProblem(f"quote not found verbatim in {new.source_file}: \"{q[:60]}\"",
+            near = nearest_passage(q, extracted.text)
+            raise UsageProblem(f"quote not found verbatim in {new.source_name}: \"{q[:60]}\""
+                               + (f" (nearest: \"{near[:80]}\")" if near else ""),
                                fix="copy it exactly from the source text; nothing was written")
     for t in new.themes:
         if t not in vocabulary:
@@ -184,16 +239,21 @@ def add_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) -> 
     sid, story_path, snapshot_path, text = plan_story(archive, new, vocabulary)
     snapshot_path.parent.mkdir(parents=True, exist_ok=True)
     archive.stories_dir.mkdir(parents=True, exist_ok=True)
-    write_new(snapshot_path, new.source_file.read_text(encoding="utf-8"))
+    extracted = new.source()
+    sidecar = meta_path(snapshot_path)
+    write_new(snapshot_path, extracted.text)
     try:
+        write_new(sidecar, provenance_yaml(archive.rel(snapshot_path), extracted.provenance))
         write_new(story_path, text)
         story, problems = check_story(story_path, archive, vocabulary, SnapshotCache(archive))
     except BaseException:
         snapshot_path.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
         raise
     if story is None:
         story_path.unlink(missing_ok=True)
         snapshot_path.unlink(missing_ok=True)
+        sidecar.unlink(missing_ok=True)
         first = next(p for p in problems if p.severity == "error")
         raise UsageProblem(f"the new story would not pass check: {first.message}",
                            fix="correct the option; nothing was written")

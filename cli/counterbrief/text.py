@@ -48,8 +48,12 @@ def _via_detail(source: dict) -> str:
 
 
 def slugify(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return re.sub(r"-{2,}", "-", slug)[:80].strip("-")
+    """A lowercase ASCII id from a name in any script: transliterated (python-slugify with
+    text-unidecode), so "Abū ʿAbdullāh al-Faransī" is abu-abdullah-al-faransi; at most 80 characters,
+    cut at a hyphen."""
+    from slugify import slugify as transliterate
+
+    return transliterate(str(text), max_length=80, word_boundary=True)
 
 
 # ----------------------------------------------------------------------------- Arabic

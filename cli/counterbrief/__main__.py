@@ -1,0 +1,4 @@
+"""`python -m counterbrief`: the same as the counterbrief command."""
+from .cli import run
+
+run()

@@ -381,3 +381,125 @@ def test_an_arabic_alias_gives_a_usable_id(tmp_path):
     assert result.exit_code == 0, result.output
     assert (root / "stories" / "bw-bd-llh-test-outlet.md").is_file()
     assert run("--archive", root, "check").exit_code == 0
+
+
+# --------------------------------------------------------------------------- the interactive add, on a real terminal
+
+class Terminal:
+    """A command on a pseudo-terminal (the stdlib pty module): what it shows, and what we type."""
+
+    def __init__(self, args, env, cwd):
+        import pty
+
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:   # the child: the command, with the pty as its terminal
+            try:
+                os.chdir(cwd)
+                os.execve(sys.executable, [sys.executable, "-m", "counterbrief", *args], env)
+            finally:
+                os._exit(127)
+        self.seen = ""
+
+    def expect(self, text, timeout=60):
+        import select
+        import time
+
+        end = time.monotonic() + timeout
+        while text not in self.seen:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"never saw {text!r}; the terminal shows:\n{self.seen}")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError(f"the command ended before {text!r}; it showed:\n{self.seen}")
+                self.seen += chunk.decode("utf-8", "replace").replace("\r\n", "\n")
+        at = self.seen.index(text) + len(text)
+        before, self.seen = self.seen[:at], self.seen[at:]
+        return before
+
+    def type(self, line):
+        os.write(self.fd, line.encode("utf-8") + b"\r")
+
+    def exit_code(self, timeout=60):
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                self.seen += os.read(self.fd, 4096).decode("utf-8", "replace")
+            except OSError:
+                pass
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        os.kill(self.pid, 9)
+        os.waitpid(self.pid, 0)
+        raise AssertionError("the command did not end")
+
+
+def test_the_interactive_add_asks_again_after_a_bad_theme_and_a_quote_that_is_not_verbatim(tmp_path):
+    root = team_archive(tmp_path)
+    page = tmp_path / "page.html"
+    page.write_text(PAGE, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERBRIEF")}
+    env.update(NO_COLOR="1", TERM="dumb", COLUMNS="100", PYTHONPATH=str(REPO / "cli"))
+    term = Terminal(["--archive", str(root), "add", "--source", str(page), "--id", "syn-asked"], env, tmp_path)
+    shown = term.expect("Speaker's name as published: ")
+    assert "found site: The Synthetic Times" in shown and "found date: 2017-03-04" in shown
+    term.type("Abu Synthetic")
+    term.expect("Title of the account: ")
+    term.type("Asked on a terminal")
+    listing = term.expect("Themes (ids, comma-separated): ")
+    assert "suppression-of-dissent" in listing and "Brutality against fellow Muslims" in listing   # the themes, listed
+    term.type("regrets")
+    assert "unknown theme 'regrets'; did you mean 'regret'?" in term.expect("Themes (ids, comma-separated): ")
+    term.type("regret, suppression-of-dissent")
+    term.expect("Quote 1 (verbatim from the source): ")
+    term.type("They kill everyone who disagrees with them")
+    error = term.expect("Quote 1 (verbatim from the source): ")
+    assert "not verbatim in " in error and "the nearest passage is:" in error
+    assert "They kill anyone who disagrees with them" in error
+    term.type("They kill anyone who disagrees with them")
+    term.expect("Quote 2 (verbatim from the source; Enter to finish): ")
+    term.type("")
+    outlet = term.expect(": ")
+    assert "Outlet that published it [The Synthetic Times]" in outlet      # the page's metadata as the default
+    term.type("")
+    term.expect("Headline of the source [Why I left: a synthetic defector speaks]: ")
+    term.type("")
+    term.expect("Author or correspondent [Jane Writer; Omar Reporter]: ")
+    term.type("")
+    term.expect("Date published (YYYY, YYYY-MM or YYYY-MM-DD) [2017-03-04]: ")
+    term.type("last spring")
+    assert "'last spring' is not a date" in term.expect("Date published (YYYY, YYYY-MM or YYYY-MM-DD) [2017-03-04]: ")
+    term.type("2017-03")
+    term.expect("Web address [https://news.example.org/2017/03/why-i-left]: ")
+    term.type("")
+    term.expect("Summary in your own words (Enter to write it later): ")
+    term.type("A synthetic summary typed on a terminal.")
+    assert term.exit_code() == 0, term.seen
+    text = (root / "stories" / "syn-asked.md").read_text()
+    assert "published: 2017-03" in text and "outlet: The Synthetic Times" in text
+    assert "- text: They kill anyone who disagrees with them" in text
+    assert "themes:\n- regret\n- suppression-of-dissent" in text
+    assert run("--archive", root, "check").exit_code == 0
+
+
+def test_add_edit_exits_1_when_the_edited_story_has_an_error(tmp_path):
+    root = team_archive(tmp_path)
+    editor = tmp_path / "editor.sh"
+    editor.write_text("#!/bin/sh\nsed -i -e 's/- regret/- no-such-theme/' \"$1\"\n")
+    editor.chmod(0o755)
+    result = run("--archive", root, "add", "--source", tmp_path / "article.txt", "--id", "syn-edited", "--alias", "E",
+                 "--title", "T", "--theme", "regret", "--quote", "He paid a smuggler to leave.", "--edit",
+                 env={"EDITOR": str(editor)})
+    assert result.exit_code == 1
+    assert "stories/syn-edited.md:9: unknown theme 'no-such-theme'" in result.stderr
+    assert "the edited story has 1 error (above); it is kept as it is" in result.stderr
+    assert (root / "stories" / "syn-edited.md").is_file()

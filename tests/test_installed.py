@@ -72,12 +72,15 @@ def test_add_in_a_terminal_asks_for_what_is_missing(tmp_path):
     shutil.copytree(FIXTURE, archive)
     source = tmp_path / "article.txt"
     source.write_text("SYNTHETIC. He said: \"We were lied to about everything.\" Then he left.\n")
+    # alias, title, themes, a quote, Enter (no more quotes), Enter for outlet, headline, author, date and
+    # address (nothing found to offer), then the summary
     answers = iter(["Abu Prompted", "Asked for in a terminal", "regret", "We were lied to about everything.",
-                    "n", "A summary typed at the prompt."])
+                    "", "", "", "", "", "", "A summary typed at the prompt."])
     pid, fd = pty.fork()
     if pid == 0:  # the child: counterbrief on the terminal
         os.execv(EXE, [EXE, "--archive", str(archive), "add", "--source", str(source)])
     seen = b""
+    mark = 0
     deadline = time.time() + 60
     while time.time() < deadline:
         ready, _, _ = _select.select([fd], [], [], 1)
@@ -90,9 +93,11 @@ def test_add_in_a_terminal_asks_for_what_is_missing(tmp_path):
         if not chunk:
             break
         seen += chunk
-        if seen.rstrip().endswith((b":", b"]:", b"[y/N]:")):
+        # A prompt shown since the last answer (an empty answer echoes only white space).
+        if seen[mark:].strip() and seen.rstrip().endswith((b":", b"]:", b"[y/N]:")):
             os.write(fd, (next(answers) + "\n").encode())
             seen += b"\n"
+            mark = len(seen)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
     story = (archive / "stories" / "abu-prompted.md").read_text()

@@ -45,7 +45,7 @@ def dialogue(new: NewStory, vocabulary: dict) -> None:
     if not new.title:
         new.title = _ask("Title of the account")
     if not new.themes:
-        say("Themes:")
+        say("The themes to choose from (id, label)")
         width = max(len(t) for t in vocabulary) if vocabulary else 0
         for theme in vocabulary.values():
             say(f"  {theme.id.ljust(width)}  {theme.label}")

@@ -14,6 +14,8 @@ from counterbrief.validate import load_archive
 from conftest import REPO
 
 SEEDS = REPO.parent / "shared" / "seeds"
+SEEDS_MISSING = (f"the seed articles the bundled quotes were taken from are not at {SEEDS} "
+                 "(the project's shared/seeds/*.txt, beside the checkout)")
 
 
 def messages(loaded):
@@ -28,7 +30,7 @@ def test_bundled_archive_checks_clean_and_has_the_three_seed_accounts():
     assert all(s.usable for s in loaded.stories)
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason="shared/seeds is beside the checkout only on project machines")
+@pytest.mark.skipif(not SEEDS.is_dir(), reason=SEEDS_MISSING)
 def test_every_bundled_quote_is_verbatim_in_the_seed_articles():
     seeds = normalise(" ".join(p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")))
     loaded = load_archive(load.find_archive(REPO, None, Path("/")))
@@ -38,7 +40,7 @@ def test_every_bundled_quote_is_verbatim_in_the_seed_articles():
     assert missing == []
 
 
-@pytest.mark.skipif(not SEEDS.is_dir(), reason="shared/seeds is beside the checkout only on project machines")
+@pytest.mark.skipif(not SEEDS.is_dir(), reason=SEEDS_MISSING)
 def test_every_paragraph_of_a_bundled_snapshot_comes_from_a_seed_article():
     seeds = normalise(" ".join(p.read_text(encoding="utf-8") for p in SEEDS.glob("*.txt")))
     for snap in (REPO / "sources").glob("*.txt"):

@@ -144,6 +144,13 @@ def _writable(archive) -> None:
                            fix="run 'counterbrief init DIR' and work in that archive (--archive DIR)")
 
 
+def term_width() -> int:
+    """The terminal's width (COLUMNS, else the terminal's own, else 88), kept between 40 and 120 for reading."""
+    import shutil
+
+    return max(40, min(120, shutil.get_terminal_size((88, 24)).columns))
+
+
 def info(text: str) -> None:
     """A line for the user on standard error that --quiet silences (progress, summaries, notices)."""
     if not click.get_current_context().find_root().obj.get("quiet"):
@@ -378,7 +385,7 @@ def show(ctx, story_id, as_json, notes) -> None:
     if as_json:
         emit_json(record)
     else:
-        echo(present.show(record))
+        echo(present.show(record, term_width()))
 
 
 @main.command()
@@ -424,7 +431,7 @@ def themes(ctx, as_json) -> None:
     from .search import story_profiles
 
     rows = fresh_answer(ctx, lambda index: index.redactor()(report.themes(index.vocabulary(), story_profiles(index)[0])))
-    emit_json(rows) if as_json else echo(present.themes(rows))
+    emit_json(rows) if as_json else echo(present.themes(rows, term_width()))
 
 
 # --------------------------------------------------------------------------- review
@@ -544,13 +551,21 @@ def open_index(ctx: click.Context, rebuild: bool = False, scan: Optional[dict] =
     index = new_index(ctx)
     bar = None
 
-    def progress(done: int, total: int) -> None:
+    quiet = ctx.find_root().obj.get("quiet")
+    labels = {"checking": "checking stories", "indexing": "indexing", "saving": "saving the index",
+              "saved": "index saved"}
+
+    def progress(done: int, total: int, phase: str = "indexing") -> None:
         nonlocal bar
-        if bar is None and total >= 200 and sys.stderr.isatty():
-            bar = click.progressbar(length=total, label="indexing", file=sys.stderr)
+        if bar is None and total >= 600 and not quiet and sys.stderr.isatty():
+            bar = click.progressbar(length=total, label=labels.get(phase, phase), file=sys.stderr)
             bar.__enter__()
-        if bar is not None and done > bar.pos:
-            bar.update(done - bar.pos)
+        if bar is not None:
+            label = labels.get(phase, phase).ljust(16)
+            if label != bar.label or done > bar.pos:
+                bar.label = label   # the save is long and moves no count: its label says what is happening
+                bar.update(max(0, done - bar.pos))
+                bar.render_progress()
 
     try:
         report = index.fresh(progress=progress, rebuild=rebuild, scan=scan)
@@ -667,13 +682,13 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
         click.echo(present.search_csv(result.hits), nl=False)
     else:
         color = not os.environ.get("NO_COLOR") and sys.stdout.isatty()
-        echo(present.search_table(result, color=color))
+        echo(present.search_table(result, color=color, width=term_width()))
 
 
 # --------------------------------------------------------------------------- brief
 
 @main.command()
-@click.argument("recipe_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("recipe_file", required=False, type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option("--theme", "themes", multiple=True, shell_complete=_complete_theme, help="Without a recipe: one message per theme (repeatable).")
 @click.option("--query", default="", help="Without a recipe: a full-text query for the message(s).")
 @click.option("--id", "ids", multiple=True, shell_complete=_complete_story_id, help="Use only these accounts (repeatable).")

@@ -26,7 +26,7 @@ from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_
                     why_unusable, write_stat)
 from .redact import ArchiveRedaction, Redactor, Unreadable, declared_names, index_key, redact_story
 
-Progress = Optional[Callable[[int, int], None]]   # (done, total)
+Progress = Optional[Callable[[int, int, str], None]]   # (done, total, phase: checking, indexing, saving, saved)
 Notice = Optional[Callable[[str], None]]           # one line for the user (stderr)
 ID_HOLDS_NAME = ("the id or the snapshot's file name holds a name listed under redact, and they are shown and kept "
                  "everywhere; rename them (counterbrief add proposes a neutral id)")
@@ -328,9 +328,10 @@ class Index:
         snapshots = SnapshotCache(self.archive)
         report = IndexReport()
         todo = [rel for rel in paths if rel in scan]
-        # Progress runs over two passes: checking every story, then adding it to the index.
-        steps = 2 * len(todo)
-        step = (lambda n, _total: progress(n, steps)) if progress else None
+        # Progress runs over three phases: checking every story, adding it to the index, and then
+        # saving the index (whoosh's commit: ~40% of a full build), shown as a phase of its own.
+        steps = 3 * len(todo)
+        step = (lambda n, _total, phase="checking": progress(n, steps, phase)) if progress else None
         if len(todo) > PARALLEL_CHECK_FROM and hasattr(os, "fork"):   # the pool's workers are forked
             parsed = _check_in_pool(self.archive, vocabulary, todo, step)
         else:
@@ -390,7 +391,7 @@ class Index:
                     writer.add_document(**story_document(redact_story(story, redact), rel))
                     report.indexed += 1
                     if step:
-                        step(len(todo) + report.indexed, steps)
+                        step(len(todo) + report.indexed, steps, "indexing")
                 elif rel in scan:
                     report.skipped.extend(p for p in problems if p.severity == "error")
                 else:
@@ -400,7 +401,11 @@ class Index:
             for rel, stat in scan.items():
                 if not rel.startswith("stories/") and manifest.stat.get(rel) != stat:
                     manifest.record(rel, stat, self.archive.root)
+            if step:
+                step(2 * len(todo), steps, "saving")
             writer.commit(optimize=False)
+            if step:
+                step(steps, steps, "saved")
         except BaseException:
             writer.cancel()
             raise

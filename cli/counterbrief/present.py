@@ -14,19 +14,26 @@ def count(n: int, one: str, many: str = "") -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
-def wrap(text: str, indent: str = "") -> str:
+def lines(text: str, width: int = WIDTH, indent: str = "", subsequent: str | None = None) -> list[str]:
+    """One paragraph as lines of at most ``width`` characters, broken only between words (a single
+    word longer than the width stands alone on its line, never cut)."""
+    return textwrap.wrap(" ".join(text.split()), max(width, len(indent) + 10), initial_indent=indent,
+                         subsequent_indent=indent if subsequent is None else subsequent,
+                         break_long_words=False, break_on_hyphens=False) or [indent.rstrip()]
+
+
+def wrap(text: str, indent: str = "", width: int = WIDTH) -> str:
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
-    return "\n\n".join(textwrap.fill(" ".join(p.split()), WIDTH, initial_indent=indent, subsequent_indent=indent)
-                       for p in paragraphs)
+    return "\n\n".join("\n".join(lines(p, width, indent)) for p in paragraphs)
 
 
-def show(record: dict[str, Any]) -> str:
+def show(record: dict[str, Any], width: int = WIDTH) -> str:
     out = []
     if record["content_warnings"]:
         out.append(f"CONTENT WARNING: {', '.join(record['content_warnings'])}")
         out.append("")
     out.append(record["title"])
-    out.append("=" * min(len(record["title"]), WIDTH))
+    out.append("=" * min(len(record["title"]), width))
     sp = record["speaker"]
     fields = [("id", record["id"]), ("speaker", sp.get("alias")), ("role", sp.get("role")), ("origin", sp.get("origin")),
               ("joined", sp.get("joined")), ("left", sp.get("left")), ("now", sp.get("now")),
@@ -36,13 +43,13 @@ def show(record: dict[str, Any]) -> str:
               ("status", f"{record['status']}, {record['sensitivity']}" + (", SYNTHETIC" if record["synthetic"] else ""))]
     width = max(len(k) for k, _ in fields)
     out += [f"{k.ljust(width)}  {v}" for k, v in fields if v]
-    out += ["", wrap(record["summary"]), "", "Quotes:"]
+    out += ["", wrap(record["summary"], width=width), "", "Quotes:"]
     for q in record["quotes"]:
         mark = " [graphic]" if q["graphic"] else ""
         if q.get("context"):
-            out.append(wrap(f"[{q['context']}]", "  "))
-        out.append(wrap(f"\u201c{q['text']}\u201d \u2014 {q['speaker']}{mark}", "  "))
-    out += ["", "Source: " + citation(record["source"])]
+            out.append(wrap(f"[{q['context']}]", "  ", width))
+        out.append(wrap(f"\u201c{q['text']}\u201d \u2014 {q['speaker']}{mark}", "  ", width))
+    out += [""] + lines("Source: " + citation(record["source"]), width, "", "  ")
     if record.get("notes"):
         out += ["", "Curator notes: " + record["notes"]]
     return "\n".join(out)
@@ -91,15 +98,15 @@ def stats(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def themes(rows: list[dict[str, Any]]) -> str:
+def themes(rows: list[dict[str, Any]], width: int = WIDTH) -> str:
     out = []
     for t in rows:
         out.append(f"{t['id']}  ({t['stories']} stories, {t['usable']} usable)")
         out.append(f"  {t['label']}")
         if t["definition"]:
-            out.append(wrap(t["definition"], "    "))
+            out.append(wrap(t["definition"], "    ", width))
         if t["synonyms"]:
-            out.append(wrap("synonyms: " + ", ".join(t["synonyms"]), "    "))
+            out.append(wrap("synonyms: " + ", ".join(t["synonyms"]), "    ", width))
     return "\n".join(out)
 
 
@@ -133,30 +140,68 @@ def search_csv(hits: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _highlight(snippet: str, color: bool) -> str:
-    if color:
-        return snippet.replace("[[", "\x1b[1;33m").replace("]]", "\x1b[0m")
-    return snippet
+HIGHLIGHT, RESET = "\x1b[1;33m", "\x1b[0m"
 
 
-def search_table(result, color: bool = False) -> str:
+def _marked(snippet: str) -> tuple[str, list[bool]]:
+    """A snippet's text without its [[...]] marks, and for each character whether it was marked."""
+    plain, marked, inside, i = [], [], False, 0
+    while i < len(snippet):
+        if snippet.startswith("[[", i) and not inside:
+            inside, i = True, i + 2
+        elif snippet.startswith("]]", i) and inside:
+            inside, i = False, i + 2
+        else:
+            plain.append(snippet[i])
+            marked.append(inside)
+            i += 1
+    return "".join(plain), marked
+
+
+def snippet_lines(snippet: str, width: int, indent: str, color: bool) -> list[str]:
+    """A snippet wrapped to the width, then coloured: the escape codes never count as width.
+
+    Without colour the [[marks]] stay, as plain text that any reader sees.
+    """
+    if not color:
+        return lines(snippet, width, indent)
+    plain, marked = _marked(" ".join(snippet.split()))
+    out, at = [], 0
+    for line in lines(plain, width, indent):
+        body = line[len(indent):]
+        at = plain.index(body, at) if body else at
+        chunks, on = [indent], False
+        for k, ch in enumerate(body):
+            if marked[at + k] != on:
+                on = marked[at + k]
+                chunks.append(HIGHLIGHT if on else RESET)
+            chunks.append(ch)
+        if on:
+            chunks.append(RESET)
+        out.append("".join(chunks))
+        at += len(body)
+    return out
+
+
+def search_table(result, color: bool = False, width: int = WIDTH) -> str:
     out = []
     first = (result.page - 1) * (result.limit or 0)
     for n, hit in enumerate(result.hits, first + 1):
         labels = [hit["status"], hit["sensitivity"]] + (["SYNTHETIC"] if hit.get("synthetic") else [])
-        out.append(f"{n}. {hit['title']}  [{hit['id']}]")
+        out += lines(f"{n}. {hit['title']}  [{hit['id']}]", width, "", "   ")
         who = hit["speaker"] + (f", {hit['role']}" if hit.get("role") else "")
-        out.append(f"   {who} | {', '.join(hit['themes'])} | {' '.join(labels)}")
+        out += lines(f"{who} | {', '.join(hit['themes'])} | {' '.join(labels)}", width, "   ")
         if hit.get("content_warnings"):
-            out.append(f"   content warning: {', '.join(hit['content_warnings'])}")
+            out += lines(f"content warning: {', '.join(hit['content_warnings'])}", width, "   ")
         if hit.get("snippet"):
-            out.append(wrap(_highlight(hit["snippet"], color), "   "))
+            out += snippet_lines(hit["snippet"], width, "   ", color)
         out.append("")
     shown = f"{first + 1}-{first + len(result.hits)} of " if result.hits else ""
-    out.append(f"{shown}{result.total} account{'s' if result.total != 1 else ''} match {result.query or '*'!r}")
+    verb = "matches" if result.total == 1 else "match"
+    out += lines(f"{shown}{count(result.total, 'account')} {verb} {result.query or '*'!r}", width)
     if result.suggestion:
-        out.append(f"did you mean: {result.suggestion}")
+        out += lines(f"did you mean: {result.suggestion}", width, "", "  ")
     for name, counts in (result.facets or {}).items():
         if counts:
-            out.append(f"{name}: " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
+            out += lines(f"{name}: " + ", ".join(f"{k} ({v})" for k, v in counts.items()), width, "", "  ")
     return "\n".join(out)

@@ -78,6 +78,7 @@ def _schema():
         group=fields.KEYWORD(lowercase=True),
         language=fields.ID(sortable=True),
         year=fields.NUMERIC(int, sortable=True, signed=False),
+        date=fields.ID(sortable=True),   # the publication date as written (2017, 2017-03, 2017-03-04), for --sort date
         joined=fields.NUMERIC(int),
         left=fields.NUMERIC(int),
         status=fields.ID(sortable=True),
@@ -133,6 +134,8 @@ def story_document(story: Story, rel: str) -> dict[str, Any]:
         "speaker": alias + " " + role, "origin": origin, "warning": " ".join(story.content_warnings),
         LANG_FIELDS.get(story.language, OTHER_FIELD): text,
     }
+    if year is not None:
+        doc["date"] = str(story.source.get("published"))[:10]
     for key, value in (("year", year), ("joined", _year(story.speaker.get("joined"))),
                        ("left", _year(story.speaker.get("left")))):
         if value is not None:

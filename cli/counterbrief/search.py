@@ -168,17 +168,16 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
             raise UsageProblem(f"query {raw!r} has no words to search for", fix="give a word, a phrase or a filter")
     filt = _filters(req)
     with searcher:
-        sortedby, reverse = {"score": (None, False), "date": ("year", True), "id": ("id", False)}[req.sort]
         combined = wq.And([q, filt]) if filt is not None else q
         # One pass collects every match (for the total and the facets) and ranks them; only the
         # page shown gets stored fields and snippets.
-        results = searcher.search(combined, limit=None, sortedby=sortedby, reverse=reverse, terms=False)
+        results = searcher.search(combined, limit=None, sortedby=_sort_order(req.sort), terms=False)
         docs = results.docs()
         total = len(docs)
         start = (req.page - 1) * req.limit if req.limit else 0
         page_hits = results[start:start + req.limit] if req.limit else list(results)
         schema = searcher.schema   # not ix.schema: that property re-reads the index's TOC each time
-        hits = [_hit(h, q, schema, req.snippets) for h in page_hits]
+        hits = [_hit(h, q, schema, req.snippets, req.sort == "score") for h in page_hits]
         facets = _facets(ix, searcher, docs, index.facet_cache) if req.facets else {}
         suggestion = _suggest(searcher, schema, raw) if total < 3 and raw not in ("", "*") else None
         limit = req.limit
@@ -197,9 +196,24 @@ def gated_profiles(index: Index, levels: set[str], include_synthetic: bool) -> l
         return [dict(searcher.stored_fields(n)["meta"]) for n in sorted(searcher.docs_for_query(wq.And(terms)))]
 
 
-def _hit(hit, q, schema, snippets: bool) -> dict:
+def _sort_order(sort: str):
+    """score: best first; date: newest first (a full date before a month or a year alone), undated
+    last; id: a to z. Ties go to the id, so the order never depends on the index's layout."""
+    from whoosh import sorting
+
+    if sort == "score":
+        return None
+    if sort == "date":
+        return sorting.MultiFacet([sorting.FieldFacet("date", reverse=True), sorting.FieldFacet("id")])
+    if sort == "id":
+        return sorting.FieldFacet("id")
+    raise UsageProblem(f"unknown sort '{sort}'", fix="use score, date or id")
+
+
+def _hit(hit, q, schema, snippets: bool, scored: bool = True) -> dict:
     meta = dict(hit["meta"])
-    meta["score"] = round(float(hit.score), 4) if hit.score is not None else None
+    # Sorted by date or id, whoosh puts the sort key where the score goes: there is no score then.
+    meta["score"] = round(float(hit.score), 4) if scored and hit.score is not None else None
     if snippets:
         meta["snippet"] = _snippet(hit, q, schema, meta["language"])
     return meta

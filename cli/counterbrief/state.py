@@ -18,7 +18,7 @@ from typing import Optional
 from .load import scan_archive
 from .model import Archive
 
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 
 def index_home(archive: Archive) -> Path:

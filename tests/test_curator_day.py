@@ -573,6 +573,12 @@ def test_search_output_fits_80_columns_and_never_breaks_a_word(make_archive):
     assert facets and out[out.index(facets[0]) + 1].startswith("  ")   # facet lines wrap, indented
 
 
+def test_show_fits_the_terminal_width_too(make_archive):
+    make_archive.story("long", body="A summary in the curator's own words that goes on and on. " * 12)
+    out = run("--archive", make_archive.root, "show", "long", env={"COLUMNS": "80"}).stdout.splitlines()
+    assert 70 < max(len(line) for line in out) <= 80
+
+
 def test_colour_is_applied_after_wrapping_so_codes_never_count_toward_the_width():
     from counterbrief.present import lines, snippet_lines
 

@@ -41,8 +41,8 @@ def show(record: dict[str, Any], width: int = WIDTH) -> str:
               ("regret", sp.get("expresses_regret")), ("corroboration", "; ".join(record.get("corroboration") or [])),
               ("group", record["group"]), ("language", record["language"]), ("themes", ", ".join(record["themes"])),
               ("status", f"{record['status']}, {record['sensitivity']}" + (", SYNTHETIC" if record["synthetic"] else ""))]
-    width = max(len(k) for k, _ in fields)
-    out += [f"{k.ljust(width)}  {v}" for k, v in fields if v]
+    label = max(len(k) for k, _ in fields)
+    out += [f"{k.ljust(label)}  {v}" for k, v in fields if v]
     out += ["", wrap(record["summary"], width=width), "", "Quotes:"]
     for q in record["quotes"]:
         mark = " [graphic]" if q["graphic"] else ""

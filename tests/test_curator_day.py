@@ -683,3 +683,38 @@ def test_story_ids_and_themes_complete_in_the_shell(make_archive):
     assert complete(["--archive", root, "show", "abu-c"]) == ["abu-complete"]
     assert complete(["--archive", root, "approve", "abu"]) == ["abu-complete", "abu-other"]
     assert complete(["--archive", root, "search", "--theme", "supp"]) == ["suppression-of-dissent"]
+
+
+# --------------------------------------------------------------------------- packaging
+
+def test_the_project_has_a_license_file_and_ignores_the_readme_brief():
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")
+    if (REPO / ".git").exists():     # a checkout, not an unpacked sdist
+        assert "brief.pdf" in (REPO / ".gitignore").read_text().split()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (os.environ.get("CI") or os.environ.get("COUNTERBRIEF_SLOW")),
+                    reason="builds the sdist and runs its whole test suite (minutes): runs in CI or with COUNTERBRIEF_SLOW=1")
+def test_the_sdist_carries_its_tests_and_they_pass_from_the_unpacked_sdist(tmp_path):
+    import tarfile
+
+    if not (REPO / "pyproject.toml").is_file():
+        pytest.skip("this is not a source checkout (already an unpacked sdist)")
+    built = subprocess.run([sys.executable, "-m", "build", "--sdist", "--outdir", str(tmp_path / "dist"), str(REPO)],
+                           capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
+    sdist = next((tmp_path / "dist").glob("counterbrief-*.tar.gz"))
+    with tarfile.open(sdist) as tar:
+        names = tar.getnames()
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    top = names[0].split("/")[0]
+    for rel in ("LICENSE", "tests/conftest.py", "tests/fixtures/archive/vocabulary.yml", "counterbrief.yml",
+                "bench/synth.py"):
+        assert f"{top}/{rel}" in names, rel
+    root = tmp_path / "unpacked" / top
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow"],
+                           cwd=root, capture_output=True, text=True, timeout=1800, env=env)
+    assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
+    assert " passed" in tests.stdout.splitlines()[-1]

@@ -139,7 +139,7 @@ def test_the_queue_lists_drafts_with_what_check_says(tmp_path):
     assert by_id["syn-draft"]["required"] == 2
     assert any("missing required field" in e for e in by_id["broken"]["errors"])
     text = run("--archive", root, "review").stdout
-    assert "syn-draft  (draft, internal)  A synthetic account" in text
+    assert "syn-draft (draft, internal) A synthetic account" in text
     assert "2 accounts waiting for review; 0 rejected, 0 withdrawn" in text
 
 

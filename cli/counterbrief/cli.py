@@ -455,7 +455,7 @@ def review(ctx, as_json) -> None:
     archive = get_archive(ctx)
     vocabulary, _ = usable_vocabulary(archive)
     data = queue(archive, vocabulary)
-    emit_json(data) if as_json else echo(present.review_queue(data))
+    emit_json(data) if as_json else echo(present.review_queue(data, term_width()))
 
 
 def _said(decision) -> str:

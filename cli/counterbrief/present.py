@@ -55,24 +55,24 @@ def show(record: dict[str, Any], width: int = WIDTH) -> str:
     return "\n".join(out)
 
 
-def review_queue(data: dict[str, Any]) -> str:
+def review_queue(data: dict[str, Any], width: int = WIDTH) -> str:
     """The review queue: one block per waiting account, what check says, then what is hidden."""
     out = []
     for item in data["waiting"]:
         state = ", ".join(str(x) for x in (item["status"] or "unreadable", item["sensitivity"]) if x)
-        out.append(f"{item['id']}  ({state})" + (f"  {item['title']}" if item["title"] else ""))
+        out += lines(f"{item['id']} ({state})" + (f" {item['title']}" if item["title"] else ""), width, "", "    ")
         who = ", ".join(item["approved_by"]) or "none yet"
-        out.append(f"  approvals: {who} ({len(item['approved_by'])} of {item['required']} needed)")
+        out += lines(f"approvals: {who} ({len(item['approved_by'])} of {item['required']} needed)", width, "  ", "    ")
         for line in item["errors"]:
-            out.append(f"  error: {line}")
+            out += lines(f"error: {line}", width, "  ", "    ")
         for line in item["warnings"]:
-            out.append(f"  {line}")
+            out += lines(line, width, "  ", "    ")
         if not item["errors"]:
-            out.append(f"  check: no errors; approve with 'counterbrief approve {item['id']} --by NAME'")
+            out += lines(f"check: no errors; approve with 'counterbrief approve {item['id']} --by NAME'", width, "  ", "    ")
         out.append("")
     n = len(data["waiting"])
-    out.append(f"{count(n, 'account')} waiting for review" + (": none" if not n else "")
-               + f"; {data['rejected']} rejected, {data['withdrawn']} withdrawn (kept, in no output)")
+    out += lines(f"{count(n, 'account')} waiting for review" + (": none" if not n else "")
+                 + f"; {data['rejected']} rejected, {data['withdrawn']} withdrawn (kept, in no output)", width)
     return "\n".join(out)
 
 

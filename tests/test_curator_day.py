@@ -718,3 +718,17 @@ def test_the_sdist_carries_its_tests_and_they_pass_from_the_unpacked_sdist(tmp_p
                            cwd=root, capture_output=True, text=True, timeout=1800, env=env)
     assert tests.returncode == 0, tests.stdout[-5000:] + tests.stderr[-2000:]
     assert " passed" in tests.stdout.splitlines()[-1]
+
+
+def test_a_decision_refuses_a_path_for_an_id_and_keeps_a_long_reason_on_one_line(tmp_path):
+    root = team_archive(tmp_path, reviewers=1)
+    outside = run("--archive", root, "withdraw", "../../etc/passwd", "--reason", "x", "--by", "A")
+    assert outside.exit_code == 2 and "is not a story id" in outside.stderr
+    reason = "the speaker asked us to:\nhis family: \"was threatened\" # not a comment\n\tand more, " + "x" * 300
+    result = run("--archive", root, "withdraw", "syn-draft", "--reason", reason, "--by", "Amina O'Neil")
+    assert result.exit_code == 0, result.output
+    import yaml
+    text = (root / "stories" / "syn-draft.md").read_text()
+    entry = yaml.safe_load(text.split("---\n")[1])["review"][-1]
+    assert entry["reason"] == " ".join(reason.split()) and entry["by"] == "Amina O'Neil"
+    assert sum(1 for line in text.splitlines() if line.startswith("  - {")) == 1

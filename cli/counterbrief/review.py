@@ -39,6 +39,8 @@ def now_utc() -> str:
 def story_path(archive: Archive, story_id: str) -> Path:
     from .validate import did_you_mean
 
+    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", story_id):
+        raise UsageProblem(f"'{story_id}' is not a story id", fix="give the id, e.g. abu-example-cbs-news (see 'counterbrief review')")
     path = archive.stories_dir / f"{story_id}.md"
     if not path.is_file():
         known = [p.stem for p in load.story_paths(archive)]
@@ -94,8 +96,10 @@ def decide(archive: Archive, story_id: str, decision: str, by: str, reason: str 
         raise UsageProblem(f"a {decision[:-2] if decision.endswith('ed') else decision} needs a reason",
                            fix="give --reason TEXT")
     path = story_path(archive, story_id)
+    # One line each in the record: a name or reason typed over several lines is joined.
+    by, reason = " ".join(by.split()), " ".join(reason.split())
     with Index(archive)._lock():
-        return _decide_locked(archive, path, decision, by.strip(), reason.strip(), sensitivity, when or now_utc())
+        return _decide_locked(archive, path, decision, by, reason, sensitivity, when or now_utc())
 
 
 def _decide_locked(archive: Archive, path: Path, decision: str, by: str, reason: str,

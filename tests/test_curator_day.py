@@ -732,3 +732,13 @@ def test_a_decision_refuses_a_path_for_an_id_and_keeps_a_long_reason_on_one_line
     entry = yaml.safe_load(text.split("---\n")[1])["review"][-1]
     assert entry["reason"] == " ".join(reason.split()) and entry["by"] == "Amina O'Neil"
     assert sum(1 for line in text.splitlines() if line.startswith("  - {")) == 1
+
+
+def test_a_bad_setting_in_the_marker_is_one_line_with_its_line_number(tmp_path):
+    root = tmp_path / "a"
+    assert run("init", root).exit_code == 0
+    (root / "counterbrief.yml").write_text("# settings\nreviewers_required: two\n")
+    result = run("--archive", root, "check")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == ("Error: counterbrief.yml:2: reviewers_required is 'two', not a number from 0 to 9; "
+                                     "write e.g. reviewers_required: 2")

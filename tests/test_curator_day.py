@@ -155,6 +155,10 @@ def test_two_different_reviewers_take_an_account_into_a_public_brief(tmp_path):
     assert second.stdout.strip() == "syn-draft: approved, public (2 approvals of 2 needed)"
     assert run("--archive", root, "check").exit_code == 0
     assert search_ids(root, "--usable") == ["syn-draft"]        # the next search sees it
+    shown = run("--archive", root, "show", "syn-draft").stdout
+    assert "Review: approved by Amina (" in shown and "Review: approved by Jonas (" in shown
+    assert [r["by"] for r in json.loads(run("--archive", root, "show", "syn-draft", "--json").stdout)["review"]] == [
+        "Amina", "Jonas"]
     brief = run("--archive", root, "brief", "--theme", "regret", "--include-synthetic")
     assert brief.exit_code == 0, brief.output
     assert "We were lied to about everything" in brief.stdout

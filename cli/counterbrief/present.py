@@ -50,6 +50,9 @@ def show(record: dict[str, Any], width: int = WIDTH) -> str:
             out.append(wrap(f"[{q['context']}]", "  ", width))
         out.append(wrap(f"\u201c{q['text']}\u201d \u2014 {q['speaker']}{mark}", "  ", width))
     out += [""] + lines("Source: " + citation(record["source"]), width, "", "  ")
+    for r in record.get("review") or []:
+        why = f": {r['reason']}" if r.get("reason") else ""
+        out += lines(f"Review: {r.get('decision')} by {r.get('by')} ({str(r.get('at', ''))[:10]}){why}", width, "", "  ")
     if record.get("notes"):
         out += ["", "Curator notes: " + record["notes"]]
     return "\n".join(out)

@@ -17,6 +17,7 @@ def story_record(story: Story, redact, include_notes: bool = False) -> dict[str,
         "corroboration": story.corroboration,
         "content_warnings": story.content_warnings, "sensitivity": story.sensitivity, "status": story.status,
         "synthetic": story.synthetic, "summary": story.body,
+        "review": [dict(r) for r in story.review],   # who approved, rejected or withdrew it, when and why
     }
     if include_notes:
         record["notes"] = story.notes

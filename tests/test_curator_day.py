@@ -669,7 +669,7 @@ def test_counts_say_one_in_the_singular(make_archive, tmp_path):
     brief = run("--archive", make_archive.root, "brief", make_archive.root / "recipes" / "one.yml", "-o", out,
                 "--include-synthetic")
     assert brief.exit_code == 0, brief.output
-    assert "(md, 1 testimony, 1 source)" in brief.stderr
+    assert "1 testimony, 1 source)" in brief.stderr
     assert "1 account matches" in run("--archive", make_archive.root, "search", "kill").stdout
 
 

@@ -42,7 +42,10 @@ def show(record: dict[str, Any], width: int = WIDTH) -> str:
               ("group", record["group"]), ("language", record["language"]), ("themes", ", ".join(record["themes"])),
               ("status", f"{record['status']}, {record['sensitivity']}" + (", SYNTHETIC" if record["synthetic"] else ""))]
     label = max(len(k) for k, _ in fields)
-    out += [f"{k.ljust(label)}  {v}" for k, v in fields if v]
+    for k, v in fields:
+        if v:   # the value wraps under itself, the labels stay in their column
+            rows = lines(str(v), width - label - 2)
+            out += [f"{k.ljust(label)}  {rows[0]}"] + [" " * (label + 2) + r for r in rows[1:]]
     out += ["", wrap(record["summary"], width=width), "", "Quotes:"]
     for q in record["quotes"]:
         mark = " [graphic]" if q["graphic"] else ""

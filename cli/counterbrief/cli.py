@@ -243,7 +243,8 @@ def check(ctx, paths, as_json) -> None:
     # Pinned quotes are judged against the whole archive, even when only some files were named.
     pool = loaded if only is None or not recipes else load_archive(archive)
     loaded.problems += recipe_problems(recipes, loaded.vocabulary, archive.rel, pool.by_id(),
-                                       {p.stem for p in load.story_paths(archive)})
+                                       {p.stem for p in load.story_paths(archive)},
+                                       template_dirs=(archive.templates_dir, load.bundled_root() / "templates"))
     checked = len(only) if only is not None else len(loaded.stories) + loaded.bad_files
     if as_json:
         emit_json({"archive": str(archive.root), "checked": checked, "recipes": len(recipes),

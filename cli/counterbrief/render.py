@@ -69,7 +69,12 @@ def _too_big(value: Any) -> bool:
 
 
 def _check_arguments(what: str, args, kwargs) -> None:
+    """Refuse before the work: numbers past MAX_TEXT (a width, a count), and lists of texts that
+    together are past it (what join, sum or format would then build)."""
     for a in (*args, *kwargs.values()):
+        if isinstance(a, (list, tuple)) and len(a) <= MAX_TEXT and \
+                sum(len(x) for x in a if isinstance(x, str)) > MAX_TEXT:
+            raise TemplateLimit(f"{what} is given texts of over {MAX_TEXT:,} characters in all")
         if isinstance(a, int) and not isinstance(a, bool) and abs(a) > MAX_TEXT:
             raise TemplateLimit(f"{what} is given the number {a if a.bit_length() < 64 else 'with ' + str(a.bit_length()) + ' bits'}, "
                                 f"over the limit of {MAX_TEXT:,}")
@@ -159,8 +164,9 @@ def _environment(search_path: list[Path]):
         def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja2's own signature
             what = getattr(__obj, "__name__", "a call")
             _check_arguments(what, args, kwargs)
-            if what in ("format", "format_map") and isinstance(getattr(__obj, "__self__", None), str):
-                widths = [int(w) for w in re.findall(r"\{[^{}]*?:[^{}]*?(\d+)[^{}]*\}", __obj.__self__)]
+            text = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)   # the sandbox wraps str.format
+            if what in ("format", "format_map") and isinstance(text, str):
+                widths = [int(w) for w in re.findall(r"\{[^{}]*?:[^{}]*?(\d+)[^{}]*\}", text)]
                 if any(w > MAX_TEXT for w in widths):
                     raise TemplateLimit(f"{what} pads a text to over {MAX_TEXT:,} characters")
             return _checked_result(what, SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs))
@@ -171,6 +177,8 @@ def _environment(search_path: list[Path]):
         if len(values) > MAX_RANGE:
             raise TemplateLimit(f"range() of {len(values):,} items, over the limit of {MAX_RANGE:,}")
         return values
+
+    bounded_range.__name__ = "range"
 
     def guarded(name, func):
         import functools
@@ -242,8 +250,10 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
     path, name = template_location(template, fmt, archive_templates, builtin)
     env = _environment(path)
     limit = max(MAX_OUTPUT, 4 * len(json.dumps(context, ensure_ascii=False)))
+    shown = name
     try:
         tpl = env.get_template(name)
+        shown = tpl.filename or name
         pieces, size = [], 0
         for piece in tpl.generate(**context):
             size += len(piece)
@@ -257,13 +267,11 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
     except jinja2.TemplateSyntaxError as e:
         raise CounterbriefError(f"template error: {e.message}", e.filename or name, e.lineno,
                                 fix="fix the template syntax") from None
-    except TemplateLimit as e:
+    except (TemplateLimit, RecursionError, OverflowError, MemoryError) as e:
         file, line = _template_frame(e, name)
-        raise CounterbriefError(f"template stopped: {e}", file or name, line,
-                                fix="a template lays out the brief's data; build nothing that large") from None
-    except (RecursionError, OverflowError, MemoryError) as e:
-        file, line = _template_frame(e, name)
-        raise CounterbriefError(f"template stopped: {type(e).__name__}: {e}", file or name, line,
+        why = {RecursionError: "it recursed too deep", MemoryError: "it ran out of the memory a brief may use",
+               OverflowError: f"a number grew too large ({e})"}.get(type(e), str(e))
+        raise CounterbriefError(f"template stopped: {why}", file or shown, line,
                                 fix="a template lays out the brief's data; build nothing that large") from None
     except (jinja2.UndefinedError, SecurityError, TypeError, ValueError, ArithmeticError, LookupError) as e:
         file, line = _template_frame(e, name)

@@ -128,7 +128,7 @@ def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
     # Tagged PDF (PDF/UA-1): headings, lists and reading order survive for screen readers.
     data = document.write_pdf(stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1") or b""
     if refused:
-        raise CounterbriefError(f"the template asks the PDF to fetch {refused[0][:120]}", t.name,
+        raise CounterbriefError(f"template '{t.name}' asks the PDF to fetch {refused[0][:120]}",
                                 fix="a PDF fetches nothing but its own fonts: remove that URL from the template")
     return data
 
@@ -219,7 +219,7 @@ def _in_child(writer, context: dict[str, Any], t: Templates) -> bytes:
     data, timed_out = _read_child(read_end, pid)
     what = f"making the brief with template '{t.name}'"
     if timed_out:
-        raise CounterbriefError(f"{what} took over {WRITE_SECONDS} s and was stopped", t.name,
+        raise CounterbriefError(f"{what} took over {WRITE_SECONDS} s and was stopped",
                                 fix="a template lays out the brief's data; remove whatever loops or recurses that long")
     try:
         result = pickle.loads(data)
@@ -230,7 +230,7 @@ def _in_child(writer, context: dict[str, Any], t: Templates) -> bytes:
     if result[0] == "error":
         raise CounterbriefError(result[1], result[2], result[3], result[4])
     if result[0] == "memory":
-        raise CounterbriefError(f"{what} needed over {WRITE_MEMORY >> 20} MB of memory and was stopped", t.name,
+        raise CounterbriefError(f"{what} needed over {WRITE_MEMORY >> 20} MB of memory and was stopped",
                                 fix="a template lays out the brief's data; build nothing that large")
     raise RuntimeError(f"{result[1]} (in the writer's child process)\n{result[2]}")
 

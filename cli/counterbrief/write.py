@@ -232,7 +232,12 @@ def _in_child(writer, context: dict[str, Any], t: Templates) -> bytes:
     if result[0] == "memory":
         raise CounterbriefError(f"{what} needed over {WRITE_MEMORY >> 20} MB of memory and was stopped",
                                 fix="a template lays out the brief's data; build nothing that large")
-    raise RuntimeError(f"{result[1]} (in the writer's child process)\n{result[2]}")
+    # One line without --debug; with it, the child's traceback shows as the cause.
+    raise RuntimeError(f"{result[1]} (in the writer's child process)") from ChildTraceback(result[2])
+
+
+class ChildTraceback(Exception):
+    """The traceback of an unexpected error in the writer's child process, as text."""
 
 
 def _limit_self() -> None:

@@ -575,3 +575,20 @@ def test_the_fetcher_lets_through_only_font_files_and_data_uris(tmp_path):
         with pytest.raises(ValueError):
             fetch(url)
     assert len(refused) == 7
+
+
+@pytest.mark.parametrize("spelling", ["Kar\x00im Haddad", "Kar\x1bim Had\x7fdad", "Karim\x85Haddad", "Ka\u202erim Haddad",
+                                      "Kar\x9bim\rHaddad"])
+def test_a_protected_name_split_by_control_characters_in_a_recipe_is_still_redacted(make_archive, tmp_path, spelling):
+    # Outputs drop control characters: redaction must see the text as the reader will, or dropping
+    # them would join a name back together after redaction let it pass.
+    write_story(make_archive, "protector", redact=["Karim Haddad"])
+    path = recipe(make_archive, "leaky", title=f"About {spelling}", goal=spelling,
+                  messages=[{"text": f"They kill {spelling}", "themes": ["suppression-of-dissent"]}])
+    for fmt in FORMATS:
+        out = tmp_path / f"b.{fmt}"
+        made = run(make_archive.root, "brief", str(path), "--include-synthetic", "-o", str(out))
+        assert made.exit_code == 0, made.output
+        text = " ".join(read_back(out, tmp_path).split())
+        assert "Karim" not in text and "Haddad" not in text, (fmt, text[:500])
+        assert "[redacted]" in text

@@ -323,6 +323,14 @@ def test_a_recipe_template_that_is_not_a_name_fails_check_with_its_line_and_make
     assert "root:" not in made.output and "CURATOR SECRET" not in made.output
 
 
+def test_check_reports_control_characters_in_a_recipe_with_the_line(make_archive):
+    path = recipe(make_archive, "dirty", title="A \x00 title", goal="Goal \u202e reversed")
+    result = run(make_archive.root, "check")
+    assert result.exit_code == 1
+    assert f"recipes/dirty.yml:{line_of(path, 'title:')}: control character U+0000 (NUL) in title" in result.stdout
+    assert f"recipes/dirty.yml:{line_of(path, 'goal:')}: warning: bidirectional control U+202E (RLO) in goal" in result.stdout
+
+
 def test_check_reports_a_recipe_naming_a_template_that_does_not_exist(make_archive):
     path = recipe(make_archive, "typo", template="handuot")
     result = run(make_archive.root, "check")

@@ -187,6 +187,7 @@ def recipe_problems(paths: list[Path], vocabulary: dict[str, Theme], shown,
     cannot be used at the recipe's level (``stories``: the archive's good stories by id;
     ``story_ids``: every story file's id, good or bad)."""
     from .errors import Problem
+    from .validate import control_problems
 
     problems = []
     for path in paths:
@@ -195,10 +196,12 @@ def recipe_problems(paths: list[Path], vocabulary: dict[str, Theme], shown,
         except CounterbriefError as e:
             problems.append(Problem(shown(path), e.line, e.problem + (f"; {e.fix}" if e.fix else "")))
             continue
+        data, lines = load.load_yaml_file(path, str(path))
         if template_dirs and not any(_has_template(d, recipe.template) for d in template_dirs):
-            line = load.load_yaml_file(path, str(path))[1].get("template")
-            problems.append(Problem(shown(path), line, f"no template '{recipe.template}' in templates/ or built in; "
-                                    f"add templates/{recipe.template}.html.j2 (and .md.j2, .txt.j2) or write template: brief"))
+            problems.append(Problem(shown(path), lines.get("template"), f"no template '{recipe.template}' in templates/ "
+                                    f"or built in; add templates/{recipe.template}.html.j2 (and .md.j2, .txt.j2) "
+                                    "or write template: brief"))
+        problems += control_problems(data, lines, "", path, shown(path))   # as in stories: outputs drop them
         if stories is not None:
             problems += pin_problems(recipe, stories, story_ids or set(stories), shown(path))
     return problems

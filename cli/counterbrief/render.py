@@ -80,6 +80,20 @@ def _check_arguments(what: str, args, kwargs) -> None:
                                 f"over the limit of {MAX_TEXT:,}")
 
 
+_PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[^a-zA-Z%]*")   # %(name)-999.5s: digits after the name
+_BRACE_SPEC = re.compile(r"\{[^{}]*?:([^{}]*)\}")
+
+
+def _check_format(what: str, text: str, args) -> None:
+    """Refuse a format string whose widths or precisions (``%999999999d``, ``{:>999999999}``,
+    ``%*d`` with a huge argument) would pad a text past MAX_TEXT, before it is built."""
+    specs = _PERCENT_SPEC.findall(text) + _BRACE_SPEC.findall(text)
+    if any(int(n) > MAX_TEXT for spec in specs for n in re.findall(r"\d+", spec)):
+        raise TemplateLimit(f"{what} pads a text to over {MAX_TEXT:,} characters")
+    values = list(args.values()) if isinstance(args, dict) else list(args) if isinstance(args, (list, tuple)) else [args]
+    _check_arguments(what, values, {})
+
+
 def _checked_result(what: str, value: Any) -> Any:
     if _too_big(value):
         raise TemplateLimit(f"{what} builds a value of {len(value) if hasattr(value, '__len__') else 'too many'} "
@@ -156,9 +170,7 @@ def _environment(search_path: list[Path]):
                     raise TemplateLimit(f"{what} builds a value of {len(left) + len(right):,} characters or items, "
                                         f"over the limit of {MAX_TEXT:,}")
             if operator == "%" and isinstance(left, str):
-                widths = [int(w) for w in re.findall(r"%[^a-zA-Z%]*?(\d+)", left)]
-                if any(w > MAX_TEXT for w in widths):
-                    raise TemplateLimit(f"{what} pads a text to over {MAX_TEXT:,} characters")
+                _check_format(what, left, right)
             return _checked_result(what, super().call_binop(context, operator, left, right))
 
         def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 - Jinja2's own signature
@@ -166,9 +178,7 @@ def _environment(search_path: list[Path]):
             _check_arguments(what, args, kwargs)
             text = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)   # the sandbox wraps str.format
             if what in ("format", "format_map") and isinstance(text, str):
-                widths = [int(w) for w in re.findall(r"\{[^{}]*?:[^{}]*?(\d+)[^{}]*\}", text)]
-                if any(w > MAX_TEXT for w in widths):
-                    raise TemplateLimit(f"{what} pads a text to over {MAX_TEXT:,} characters")
+                _check_format(what, text, [*args, *kwargs.values(), *(a for a in args if isinstance(a, dict))])
             return _checked_result(what, SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs))
 
     def bounded_range(*args):
@@ -186,6 +196,8 @@ def _environment(search_path: list[Path]):
         @functools.wraps(func)
         def filter_(*args, **kwargs):
             _check_arguments(f"the filter '{name}'", args, kwargs)
+            if name == "format" and args and isinstance(args[0], str):
+                _check_format(f"the filter '{name}'", args[0], [*args[1:], *kwargs.values()])
             return _checked_result(f"the filter '{name}'", func(*args, **kwargs))
         return filter_
 

@@ -447,20 +447,39 @@ def test_template_resource_attacks_end_in_one_line_in_seconds_with_bounded_memor
     assert self_kb < 300_000 and children_kb < 300_000, (self_kb, children_kb)
 
 
-def test_a_template_that_runs_too_long_is_stopped_with_one_line(make_archive, tmp_path, monkeypatch):
-    from counterbrief import write
+SLOW = "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}\n{{ f(60) }}"
 
-    monkeypatch.setattr(write, "WRITE_SECONDS", 3)
+
+def test_a_template_that_runs_too_long_is_stopped_at_its_line(make_archive, tmp_path, monkeypatch):
+    from counterbrief import render
+
+    monkeypatch.setattr(render, "RENDER_SECONDS", 2)
     write_story(make_archive, "good")
     # Exponential work that no loop counts and that prints nothing: only the clock stops it.
-    (make_archive.root / "templates" / "slow.md.j2").write_text(
-        "{% macro f(n) %}{% if n %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(60) }}")
+    (make_archive.root / "templates" / "slow.md.j2").write_text(SLOW)
     start = time.monotonic()
     made = run(make_archive.root, "brief", "--theme", "suppression-of-dissent", "--include-synthetic",
                "--template", "slow", "-o", str(tmp_path / "b.md"))
     assert time.monotonic() - start < 15
     assert made.exit_code == 1
-    assert made.stderr.strip() == ("Error: making the brief with template 'slow' took over 3 s and was stopped; "
+    lines = made.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.match(r"Error: .*templates/slow\.md\.j2:1: template stopped: it ran over 2 s; ", lines[0])
+    assert not (tmp_path / "b.md").exists()
+
+
+def test_a_writer_that_runs_too_long_is_stopped_by_the_clock_of_its_child_process(make_archive, tmp_path, monkeypatch):
+    from counterbrief import render, write
+
+    monkeypatch.setattr(render, "RENDER_SECONDS", 600)
+    monkeypatch.setattr(write, "WRITE_SECONDS", 2)
+    write_story(make_archive, "good")
+    (make_archive.root / "templates" / "slow.md.j2").write_text(SLOW)
+    start = time.monotonic()
+    made = run(make_archive.root, "brief", "--theme", "suppression-of-dissent", "--include-synthetic",
+               "--template", "slow", "-o", str(tmp_path / "b.md"))
+    assert time.monotonic() - start < 15
+    assert made.exit_code == 1
+    assert made.stderr.strip() == ("Error: making the brief with template 'slow' took over 2 s and was stopped; "
                                    "a template lays out the brief's data; remove whatever loops or recurses that long")
     assert not (tmp_path / "b.md").exists()
 

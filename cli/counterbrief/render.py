@@ -6,6 +6,7 @@ sanitised with nh3, so no script, event handler, javascript: link, iframe or rem
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import textwrap
 import traceback
@@ -53,6 +54,7 @@ MAX_OUTPUT = 10_000_000      # characters of output, or 4 times the brief's data
 MAX_RANGE = 10_000           # items of range()
 MAX_LOOP_STEPS = 1_000_000   # iterations of every for loop of one rendering, added up
 MAX_INT_BITS = 4_096         # size of an integer a template computes
+RENDER_SECONDS = 20          # wall time of one rendering (a big brief renders in well under a second)
 TEMPLATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -267,11 +269,12 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
         tpl = env.get_template(name)
         shown = tpl.filename or name
         pieces, size = [], 0
-        for piece in tpl.generate(**context):
-            size += len(piece)
-            if size > limit:
-                raise TemplateLimit(f"its output is over {limit:,} characters")
-            pieces.append(piece)
+        with _time_limit(RENDER_SECONDS):
+            for piece in tpl.generate(**context):
+                size += len(piece)
+                if size > limit:
+                    raise TemplateLimit(f"its output is over {limit:,} characters")
+                pieces.append(piece)
         return clean_control("".join(pieces))   # whatever the template itself wrote: no control character
     except jinja2.TemplateNotFound as e:
         raise CounterbriefError(f"template not found: {e.name}", name,
@@ -289,6 +292,29 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
         file, line = _template_frame(e, name)
         raise CounterbriefError(f"template error: {e}", file or name, line,
                                 fix="use only the brief's fields (see docs/brief-json.md)") from None
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+    """Raise TemplateLimit in the template's own code once ``seconds`` have passed (SIGALRM, so
+    only in the main thread of a platform that has it; the writer's child process bounds the rest)."""
+    import signal
+    import threading
+
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise TemplateLimit(f"it ran over {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _template_frame(exc: BaseException, name: str) -> tuple[Optional[str], Optional[int]]:

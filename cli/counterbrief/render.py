@@ -96,6 +96,22 @@ def _check_format(what: str, text: str, args) -> None:
     _check_arguments(what, values, {})
 
 
+def _check_growth(what: str, name: str, args) -> None:
+    """Refuse a replace or an indent whose result would be past MAX_TEXT, before it is built."""
+    texts = [a for a in args if isinstance(a, str)]
+    if name == "replace" and len(texts) >= 3:
+        s, old, new = texts[:3]
+        count = s.count(old) if old else len(s) + 1
+        grown = len(s) + count * (len(new) - len(old))
+    elif name == "indent" and texts:
+        width = args[1] if len(args) > 1 and args[0] is texts[0] else 4
+        grown = len(texts[0]) + (texts[0].count("\n") + 1) * (width if isinstance(width, int) else len(str(width)))
+    else:
+        return
+    if grown > MAX_TEXT:
+        raise TemplateLimit(f"{what} builds a value of {grown:,} characters, over the limit of {MAX_TEXT:,}")
+
+
 def _checked_result(what: str, value: Any) -> Any:
     if _too_big(value):
         raise TemplateLimit(f"{what} builds a value of {len(value) if hasattr(value, '__len__') else 'too many'} "
@@ -179,6 +195,8 @@ def _environment(search_path: list[Path]):
             what = getattr(__obj, "__name__", "a call")
             _check_arguments(what, args, kwargs)
             text = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)   # the sandbox wraps str.format
+            if what == "replace" and isinstance(text, str):
+                _check_growth(what, what, [text, *args])
             if what in ("format", "format_map") and isinstance(text, str):
                 _check_format(what, text, [*args, *kwargs.values(), *(a for a in args if isinstance(a, dict))])
             return _checked_result(what, SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs))
@@ -198,6 +216,7 @@ def _environment(search_path: list[Path]):
         @functools.wraps(func)
         def filter_(*args, **kwargs):
             _check_arguments(f"the filter '{name}'", args, kwargs)
+            _check_growth(f"the filter '{name}'", name, [*args, *kwargs.values()])
             if name == "format" and args and isinstance(args[0], str):
                 _check_format(f"the filter '{name}'", args[0], [*args[1:], *kwargs.values()])
             return _checked_result(f"the filter '{name}'", func(*args, **kwargs))

@@ -11,6 +11,7 @@ import click
 
 from . import __version__
 from .errors import CounterbriefError, UsageProblem
+from .safe import terminal_text
 
 ARCHIVE_HELP = "Archive folder (default: $COUNTERBRIEF_ARCHIVE, the nearest archive above the current folder, or the bundled one)."
 
@@ -24,7 +25,7 @@ class Root(click.Group):
         except CounterbriefError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            exc = click.ClickException(str(e))
+            exc = click.ClickException(terminal_text(str(e)))
             exc.exit_code = e.exit_code
             raise exc from None
         except BrokenPipeError:
@@ -38,22 +39,31 @@ class Root(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-            raise click.ClickException(f"{where}{e.strerror or e}") from None
+            raise click.ClickException(terminal_text(f"{where}{e.strerror or e}")) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
             raise
         except Exception as e:  # noqa: BLE001 - the promise is one line, never a traceback
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise click.ClickException(f"internal error: {type(e).__name__}: {e}; "
-                                       "run again with --debug and report the traceback") from None
+            raise click.ClickException(terminal_text(f"internal error: {type(e).__name__}: {e}; "
+                                                     "run again with --debug and report the traceback")) from None
 
 
-def echo(text: str = "", err: bool = False) -> None:
+def echo(text: str = "", err: bool = False, highlight: bool = False) -> None:
+    """Print a line for a reader: every control character from the archive made visible (safe.py);
+    then, with ``highlight``, the search hits coloured (the only escape sequences the tool prints)."""
+    text = terminal_text(text)
+    if highlight:
+        from .safe import highlight as colour
+
+        text = colour(text)
     click.echo(text, err=err, color=False if os.environ.get("NO_COLOR") else None)
 
 
-def emit_json(data) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+def emit_json(data, indent: Optional[int] = 2) -> None:
+    from .safe import json_text
+
+    click.echo(json_text(json.dumps(data, ensure_ascii=False, indent=indent)))
 
 
 @click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"]})
@@ -319,7 +329,8 @@ def check(ctx, paths, as_json) -> None:
     # Pinned quotes are judged against the whole archive, even when only some files were named.
     pool = loaded if only is None or not recipes else load_archive(archive)
     loaded.problems += recipe_problems(recipes, loaded.vocabulary, archive.rel, pool.by_id(),
-                                       {p.stem for p in load.story_paths(archive)})
+                                       {p.stem for p in load.story_paths(archive)},
+                                       template_dirs=(archive.templates_dir, load.bundled_root() / "templates"))
     checked = len(only) if only is not None else len(loaded.stories) + loaded.bad_files
     if as_json:
         emit_json({"archive": str(archive.root), "checked": checked, "recipes": len(recipes),
@@ -677,12 +688,13 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
         emit_json(present.search_json(result))
     elif fmt == "jsonl":
         for hit in result.hits:
-            click.echo(json.dumps(present.export_row(hit), ensure_ascii=False))
+            emit_json(present.export_row(hit), indent=None)
     elif fmt == "csv":
         click.echo(present.search_csv(result.hits), nl=False)
     else:
         color = not os.environ.get("NO_COLOR") and sys.stdout.isatty()
-        echo(present.search_table(result, color=color, width=term_width()))
+        # Wrapped with the [[hit]] marks as plain text, then made safe, then coloured (safe.highlight).
+        echo(present.search_table(result, width=term_width()), highlight=color)
 
 
 # --------------------------------------------------------------------------- brief

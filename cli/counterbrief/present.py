@@ -4,6 +4,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from .safe import csv_cell
 from .text import citation
 
 WIDTH = 88
@@ -142,7 +143,7 @@ def search_csv(hits: list[dict[str, Any]]) -> str:
         row = export_row(hit)
         for key in ("themes", "content_warnings"):
             row[key] = "; ".join(row[key] or [])
-        writer.writerow(row)
+        writer.writerow({k: csv_cell(v) for k, v in row.items()})   # no formula, no control character
     return buf.getvalue()
 
 

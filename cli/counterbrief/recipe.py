@@ -10,6 +10,7 @@ from typing import Any, Optional
 from . import load
 from .errors import CounterbriefError
 from .model import Message, Recipe, Story, Theme
+from .render import TEMPLATE_NAME
 
 FIELDS = {"title", "date", "level", "goal", "audience", "messages", "max_accounts_per_message", "messenger", "media",
           "action", "monitoring", "include_graphic", "template", "session", "safeguarding", "evaluation"}
@@ -118,6 +119,12 @@ def load_recipe(path: Path, vocabulary: dict[str, Theme]) -> Recipe:
     for key in ("goal", "messenger", "media", "action", "monitoring", "template", "safeguarding"):
         if data.get(key) is not None and not isinstance(data[key], str):
             fail(key, f"{key} must be text", f"write {key}: ... on one line, or {key}: >- and indented lines")
+    template = data.get("template")
+    if template is not None and not TEMPLATE_NAME.match(template):
+        # A name, looked up in templates/ and the built-in templates: never a path to a story, a source or any file.
+        fail("template", f"template {template!r} is not a template name",
+             "write a name such as 'template: brief' (the file templates/brief.FORMAT.j2); "
+             "a .j2 file elsewhere can be given only on the command line, with --template")
     return Recipe(
         title=data["title"].strip(), messages=messages, date=str(data.get("date") or ""), level=level,
         goal=data.get("goal") or "", audience={k: str(v) for k, v in audience.items() if v is not None},
@@ -173,11 +180,14 @@ def adhoc_recipe(vocabulary: dict[str, Theme], themes: list[str], query: str, ti
 
 
 def recipe_problems(paths: list[Path], vocabulary: dict[str, Theme], shown,
-                    stories: Optional[dict[str, Story]] = None, story_ids: Optional[set[str]] = None) -> list:
-    """check's view of recipes: one Problem per recipe that would not make a brief, and one per
-    pinned quote that does not exist or cannot be used at the recipe's level (``stories``: the
-    archive's good stories by id; ``story_ids``: every story file's id, good or bad)."""
+                    stories: Optional[dict[str, Story]] = None, story_ids: Optional[set[str]] = None,
+                    template_dirs: tuple = ()) -> list:
+    """check's view of recipes: one Problem per recipe that would not make a brief (a template named
+    that is in none of ``template_dirs`` included), and one per pinned quote that does not exist or
+    cannot be used at the recipe's level (``stories``: the archive's good stories by id;
+    ``story_ids``: every story file's id, good or bad)."""
     from .errors import Problem
+    from .validate import control_problems
 
     problems = []
     for path in paths:
@@ -186,6 +196,12 @@ def recipe_problems(paths: list[Path], vocabulary: dict[str, Theme], shown,
         except CounterbriefError as e:
             problems.append(Problem(shown(path), e.line, e.problem + (f"; {e.fix}" if e.fix else "")))
             continue
+        data, lines = load.load_yaml_file(path, str(path))
+        if template_dirs and not any(_has_template(d, recipe.template) for d in template_dirs):
+            problems.append(Problem(shown(path), lines.get("template"), f"no template '{recipe.template}' in templates/ "
+                                    f"or built in; add templates/{recipe.template}.html.j2 (and .md.j2, .txt.j2) "
+                                    "or write template: brief"))
+        problems += control_problems(data, lines, "", path, shown(path))   # as in stories: outputs drop them
         if stories is not None:
             problems += pin_problems(recipe, stories, story_ids or set(stories), shown(path))
     return problems
@@ -224,3 +240,12 @@ def pin_problems(recipe: Recipe, stories: dict[str, Story], story_ids: set[str],
                                        f"{', '.join(m.themes)}; pin a quote that proves the message, or retag it",
                                        "warning"))
     return out
+
+
+def _has_template(folder: Path, name: str) -> bool:
+    """A template file for some format, really inside ``folder`` (a link out of it does not count)."""
+    try:
+        root = folder.resolve()
+        return any(p.is_file() and p.resolve().is_relative_to(root) for p in folder.glob(f"{name}.*.j2"))
+    except OSError:
+        return False

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 from . import __version__
 from .model import Message, Quote, Recipe, Story
+from .safe import clean_context
 
 # Standing rules, in every facilitator edition. The points derived from the content used come first.
 DO_NO_HARM = [
@@ -524,7 +525,9 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callabl
                        "archive_fingerprint": fingerprint.hexdigest(), "tool_version": __version__,
                        "date": recipe.date, "stories": sorted(used)},
     }
-    return redact(context)
+    # Control characters dropped first (safe.py), as every output drops them: redaction then sees
+    # the text as the reader will, and no name split by a NUL is joined again after it.
+    return redact(clean_context(context))
 
 
 # What a participant may see: the messages, the quotes with their context and citations, the questions.

@@ -277,6 +277,7 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
         err("status", f"approved with {len(approved_by)} of the {archive.reviewers_required} different reviewers' "
             f"approvals this archive requires (counterbrief.yml); set status: reviewed, or have another reviewer "
             f"run 'counterbrief approve {data['id']} --by NAME'")
+    problems += control_problems(data, lines, parsed.body, path, shown)
     redact = data.get("redact") or []
     protect = Redactor.from_names(redact)
     for i, name in enumerate(redact):
@@ -342,6 +343,58 @@ def _mid_sentence(text: str) -> bool:
         return False
     first = words[0]
     return first[0].islower() or first.lower().strip(",;:") in CONJUNCTIONS
+
+
+def control_problems(data: dict, lines: dict[str, int], body: str, path: Path, shown: str) -> list[Problem]:
+    """Control characters in any field or in the summary, one line per field (safe.UNSAFE says which).
+
+    An error for C0/C1 controls and DEL (a NUL or an ESC has no place in an account; outputs drop
+    them; a DOCX cannot hold them); a warning for the bidirectional controls, which pasted Arabic
+    text may carry but which can make a line read as something else (outputs drop them too).
+    """
+    from .safe import BIDI_CONTROLS, UNSAFE, control_characters, describe
+
+    found = []
+
+    def walk(value, where: list) -> None:
+        if isinstance(value, str):
+            if UNSAFE.search(value):
+                chars = [ch for _, ch in control_characters(value)]
+                if chars:
+                    found.append((".".join(str(w) for w in where), _line(lines, where), chars))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, where + [k])
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, where + [i])
+
+    walk(data, [])
+    if UNSAFE.search(body):
+        # Only now is the file read again, for the line: the summary starts after the front matter.
+        try:
+            text = load.read_text(path, load.MAX_STORY_BYTES, "story", shown)
+            start = text.rindex(body) if body in text else 0
+        except (CounterbriefError, ValueError):
+            text, start = body, 0
+        by_line: dict[int, list[str]] = {}
+        for n, ch in control_characters(text[start:start + len(body)]):
+            by_line.setdefault(n + text.count("\n", 0, start) + 1, []).append(ch)
+        found += [("summary", line, chars) for line, chars in sorted(by_line.items())]
+    problems = []
+    for field_name, line, chars in found:
+        bidi = [c for c in chars if BIDI_CONTROLS.match(c)]
+        other = [c for c in chars if not BIDI_CONTROLS.match(c)]
+        if other:
+            problems.append(Problem(shown, line, f"control character {describe(other[0])} in {field_name}"
+                                    + (f" ({len(other)} in all)" if len(other) > 1 else "")
+                                    + "; delete it: no output carries it, and a DOCX cannot hold it"))
+        if bidi:
+            problems.append(Problem(shown, line, f"bidirectional control {describe(bidi[0])} in {field_name}"
+                                    + (f" ({len(bidi)} in all)" if len(bidi) > 1 else "")
+                                    + "; it can make the text read as something else, and outputs drop it: delete it",
+                                    "warning"))
+    return problems
 
 
 def _valid_date(value) -> bool:

@@ -52,16 +52,57 @@ def _text(fmt: str):
 
 
 def write_json(context: dict[str, Any], t: Templates) -> bytes:
-    return (json.dumps(context, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    from .safe import json_text
+
+    return (json_text(json.dumps(context, ensure_ascii=False, indent=2)) + "\n").encode("utf-8")
 
 
-def _local_only(url: str):
-    """WeasyPrint's fetcher, limited to our own files: no remote image or stylesheet is ever fetched."""
-    from weasyprint.urls import default_url_fetcher
+def _local_fetcher(fonts_dir: Path, refused: list[str]):
+    """WeasyPrint's URL fetcher, limited to the package's own font files and data: URIs.
 
-    if url.startswith(("file:", "data:")):
-        return default_url_fetcher(url)
-    raise ValueError(f"remote resource refused: {url}")
+    Nothing else is fetched, whatever the template or the archive holds: no remote image or
+    stylesheet, no file: URL outside the fonts folder (``file:///etc/passwd`` as an image, a
+    stylesheet or an attachment). Every URL refused is added to ``refused``. WeasyPrint 70 takes a
+    ``URLFetcher`` object; WeasyPrint 60-69 a function beside ``default_url_fetcher``.
+    """
+    from weasyprint import urls
+
+    def allowed(url: str) -> bool:
+        from urllib.parse import urlsplit
+        from urllib.request import url2pathname
+
+        scheme = url.split(":", 1)[0].lower()
+        if scheme == "data":
+            return True
+        if scheme != "file":
+            return False
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            return False
+        try:
+            path = Path(url2pathname(parts.path)).resolve()
+            return path.is_relative_to(fonts_dir.resolve()) and path.is_file()
+        except (OSError, ValueError):
+            return False
+
+    def refuse(url: str):
+        refused.append(url)
+        raise ValueError(f"refused: {url[:200]}")
+
+    if hasattr(urls, "URLFetcher"):   # WeasyPrint >= 70
+        class LocalOnly(urls.URLFetcher):
+            def fetch(self, url, headers=None):
+                if not allowed(url):
+                    refuse(url)
+                return super().fetch(url, headers)
+
+        return LocalOnly(timeout=5, allowed_protocols={"file", "data"}, allow_redirects=False)
+
+    def fetch(url):   # WeasyPrint < 70
+        if not allowed(url):
+            refuse(url)
+        return urls.default_url_fetcher(url, timeout=5)
+    return fetch
 
 
 def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
@@ -76,14 +117,20 @@ def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
     fonts = FontConfiguration()
     regular = (t.fonts_dir / "DejaVuSans.ttf").as_uri()
     bold = (t.fonts_dir / "DejaVuSans-Bold.ttf").as_uri()
+    refused: list[str] = []
+    fetcher = _local_fetcher(t.fonts_dir, refused)
     css = CSS(string=f"""
         @font-face {{ font-family: "counterbrief sans"; src: url("{regular}"); font-weight: normal; }}
         @font-face {{ font-family: "counterbrief sans"; src: url("{bold}"); font-weight: bold; }}
         body, blockquote, h1, h2, h3 {{ font-family: "counterbrief sans"; }}
-    """, font_config=fonts)
-    document = HTML(string=html, base_url=str(t.fonts_dir), url_fetcher=_local_only)
+    """, font_config=fonts, url_fetcher=fetcher)
+    document = HTML(string=html, base_url=str(t.fonts_dir), url_fetcher=fetcher)
     # Tagged PDF (PDF/UA-1): headings, lists and reading order survive for screen readers.
-    return document.write_pdf(stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1") or b""
+    data = document.write_pdf(stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1") or b""
+    if refused:
+        raise CounterbriefError(f"template '{t.name}' asks the PDF to fetch {refused[0][:120]}",
+                                fix="a PDF fetches nothing but its own fonts: remove that URL from the template")
+    return data
 
 
 def write_docx(context: dict[str, Any], t: Templates) -> bytes:
@@ -110,8 +157,7 @@ def evaluation_csv(context: dict[str, Any]) -> bytes:
     after the session, each on its scale. A cell that a spreadsheet would run as a formula is quoted."""
     import csv
 
-    def cell(value: str) -> str:
-        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    from .safe import csv_cell as cell
 
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
@@ -122,9 +168,140 @@ def evaluation_csv(context: dict[str, Any]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+# Bounds on making one brief, whatever the template does (render.py stops the known spellings
+# early, with a clearer line, and bounds the rendering itself to render.RENDER_SECONDS): the
+# writer runs in a child process that may use this much time and this much memory beyond what
+# the command had already. The largest brief a recipe can ask for (20 messages of 20 accounts,
+# a 368-page PDF) took 47 s and 290 MB here, on a loaded machine.
+WRITE_SECONDS = 300
+WRITE_MEMORY = 1 << 30
+
+
+def bounded(writer: Callable[[dict[str, Any], Templates], bytes]) -> Callable[[dict[str, Any], Templates], bytes]:
+    """The writer, given the context with every control character dropped (safe.py), run in a
+    forked child bounded by WRITE_SECONDS and WRITE_MEMORY where the platform can fork."""
+    import functools
+
+    @functools.wraps(writer)
+    def run(context: dict[str, Any], t: Templates) -> bytes:
+        from .safe import clean_context
+
+        return _in_child(writer, clean_context(context), t)
+    return run
+
+
+def _in_child(writer, context: dict[str, Any], t: Templates) -> bytes:
+    import pickle
+
+    if not hasattr(os, "fork"):
+        return writer(context, t)
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # the child: limit itself, write, send the bytes or the error, leave without exit handlers
+        code = 1
+        try:
+            os.close(read_end)
+            _limit_self()
+            try:
+                result: tuple = ("ok", writer(context, t))
+            except CounterbriefError as e:
+                result = ("error", e.problem, None if e.path is None else str(e.path), e.line, e.fix)
+            except MemoryError:
+                result = ("memory",)
+            except BaseException as e:  # noqa: BLE001 - reported by the parent as one line
+                import traceback
+
+                result = ("internal", f"{type(e).__name__}: {e}", traceback.format_exc())
+            with os.fdopen(write_end, "wb") as out:
+                out.write(pickle.dumps(result))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    data, timed_out = _read_child(read_end, pid)
+    what = f"making the brief with template '{t.name}'"
+    if timed_out:
+        raise CounterbriefError(f"{what} took over {WRITE_SECONDS} s and was stopped",
+                                fix="a template lays out the brief's data; remove whatever loops or recurses that long")
+    try:
+        result = pickle.loads(data)
+    except Exception:  # noqa: BLE001 - the child died (memory limit, CPU limit, a signal)
+        result = ("memory",)
+    if result[0] == "ok":
+        return result[1]
+    if result[0] == "error":
+        raise CounterbriefError(result[1], result[2], result[3], result[4])
+    if result[0] == "memory":
+        raise CounterbriefError(f"{what} needed over {WRITE_MEMORY >> 20} MB of memory and was stopped",
+                                fix="a template lays out the brief's data; build nothing that large")
+    # One line without --debug; with it, the child's traceback shows as the cause.
+    raise RuntimeError(f"{result[1]} (in the writer's child process)") from ChildTraceback(result[2])
+
+
+class ChildTraceback(Exception):
+    """The traceback of an unexpected error in the writer's child process, as text."""
+
+
+def _limit_self() -> None:
+    """In the child: a ceiling on address space and on CPU time, where the platform has them."""
+    try:
+        import resource
+    except ImportError:
+        return
+    try:
+        with open("/proc/self/statm") as f:
+            size = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        limit = size + WRITE_MEMORY
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if hard == resource.RLIM_INFINITY or hard > limit:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (OSError, ValueError):
+        pass
+    try:
+        resource.setrlimit(resource.RLIMIT_CPU, (WRITE_SECONDS + 1, WRITE_SECONDS + 5))
+    except (OSError, ValueError):
+        pass
+
+
+def _read_child(fd: int, pid: int) -> tuple[bytes, bool]:
+    """Everything the child sends, and whether it ran out of time (over WRITE_SECONDS it is killed;
+    over its CPU limit the system stops it). Always reaps the child."""
+    import select
+    import signal
+    import time
+
+    chunks, timed_out, done = [], False, False
+    deadline = time.monotonic() + WRITE_SECONDS
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([fd], [], [], left)
+            if ready:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        done = True
+    finally:
+        os.close(fd)
+        if timed_out or not done:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == getattr(signal, "SIGXCPU", None):
+        timed_out = True
+    return b"".join(chunks), timed_out
+
+
 WRITERS: dict[str, Callable[[dict[str, Any], Templates], bytes]] = {
-    "md": _text("md"), "html": _text("html"), "txt": _text("txt"), "json": write_json,
-    "pdf": write_pdf, "docx": write_docx,
+    fmt: bounded(writer) for fmt, writer in {
+        "md": _text("md"), "html": _text("html"), "txt": _text("txt"), "json": write_json,
+        "pdf": write_pdf, "docx": write_docx}.items()
 }
 
 

@@ -318,7 +318,8 @@ def test_an_id_holding_a_protected_name_is_an_error_and_never_shown(archive, tmp
     _write(archive, "karim-haddad-bbc")
     check = run(archive, "check")
     assert check.exit_code == 1
-    assert "stories/karim-haddad-bbc.md:2: the id holds a name" in check.stdout
+    # check names the file as every output does: without the protected name
+    assert "stories/[redacted]-bbc.md:2: the id holds a name" in check.stdout
     for args in (["search", "*", "--json"], ["search", "*", "--format", "csv"], ["stats", "--json"]):
         result = run(archive, *args)
         assert "karim-haddad" not in result.stdout, args
@@ -478,3 +479,37 @@ def test_property_a_name_hidden_in_a_random_field_and_spelling_reaches_no_output
         result = run(archive, *args)
         assert result.exit_code == 0, (args, result.output)
         assert not leaks(result.stdout), (field, spelling, args, result.stdout[:2000])
+
+
+# ----------------------------------------------------------------------------- the last pass over what is printed
+
+def test_error_and_warning_lines_never_print_a_protected_name(archive):
+    (archive / "recipes" / "bad.yml").write_text(
+        "title: T\nmessages:\n  - text: x\n    themes: [Karim Haddad]\n", encoding="utf-8")
+    check = run(archive, "check")
+    assert check.exit_code == 1 and "recipes/bad.yml" in check.output and not leaks(check.output), check.output
+    check_json = run(archive, "check", "--json")
+    assert not leaks(check_json.stdout)
+    brief = run(archive, "brief", str(archive / "recipes" / "bad.yml"))
+    assert brief.exit_code != 0 and not leaks(brief.output), brief.output
+    adhoc = run(archive, "brief", "--theme", "karim-haddad")
+    assert adhoc.exit_code == 2 and "[redacted]" in adhoc.output and not leaks(adhoc.output), adhoc.output
+    vocabulary = (archive / "vocabulary.yml").read_text(encoding="utf-8")
+    (archive / "vocabulary.yml").write_text(vocabulary + "- id: karim-haddad\n  label: x\n- id: karim-haddad\n  label: y\n",
+                                            encoding="utf-8")
+    for args in (["search", "*"], ["stats"], ["themes"]):
+        result = run(archive, *args)
+        assert not leaks(result.output), (args, result.output)
+
+
+def test_add_edit_never_prints_the_name_the_edited_story_protects(archive, tmp_path, monkeypatch):
+    source = tmp_path / "article.txt"
+    source.write_text(SOURCE, encoding="utf-8")
+    editor = tmp_path / "editor.py"
+    editor.write_text("import sys\np = sys.argv[1]\ns = open(p).read()\n"
+                      "s = s.replace('redact: []', 'redact: [Karim Haddad]')\n"
+                      "s = s.replace('They kill anyone', 'Karim Haddad killed anyone')\nopen(p, 'w').write(s)\n")
+    monkeypatch.setenv("EDITOR", f"python3 {editor}")
+    result = run(archive, "add", "--source", str(source), "--alias", "Abu X", "--outlet", "BBC", "--title", "T",
+                 "--theme", "suppression-of-dissent", "--quote", "They kill anyone who argues with them.", "--edit")
+    assert result.exit_code == 1 and "not verbatim" in result.output and not leaks(result.output), result.output

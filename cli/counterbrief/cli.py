@@ -25,7 +25,7 @@ class Root(click.Group):
         except CounterbriefError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            exc = click.ClickException(terminal_text(str(e)))
+            exc = click.ClickException(terminal_text(last_redaction(str(e))))
             exc.exit_code = e.exit_code
             raise exc from None
         except BrokenPipeError:
@@ -39,20 +39,40 @@ class Root(click.Group):
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
-            raise click.ClickException(terminal_text(f"{where}{e.strerror or e}")) from None
+            raise click.ClickException(terminal_text(last_redaction(f"{where}{e.strerror or e}"))) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
             raise
         except Exception as e:  # noqa: BLE001 - the promise is one line, never a traceback
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            raise click.ClickException(terminal_text(f"internal error: {type(e).__name__}: {e}; "
-                                                     "run again with --debug and report the traceback")) from None
+            raise click.ClickException(terminal_text(last_redaction(
+                f"internal error: {type(e).__name__}: {e}; run again with --debug and report the traceback"))) from None
+
+
+def last_redaction(value):
+    """The last pass over everything printed: the archive's protected names, whatever the text
+    came from (a warning, an error, a problem line). The commands redact their data themselves;
+    this catches what no command thought of. Nothing is done before an archive is chosen."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    if not obj or "archive" not in obj:
+        return value
+    if "output_redactor" not in obj:
+        from .redact import output_redactor
+
+        try:
+            obj["output_redactor"] = output_redactor(obj["archive"])
+        except Exception:  # noqa: BLE001 - the commands' own redaction stands; this pass is extra
+            obj["output_redactor"] = None
+    r = obj["output_redactor"]
+    return r(value) if r else value
 
 
 def echo(text: str = "", err: bool = False, highlight: bool = False) -> None:
-    """Print a line for a reader: every control character from the archive made visible (safe.py);
-    then, with ``highlight``, the search hits coloured (the only escape sequences the tool prints)."""
-    text = terminal_text(text)
+    """Print a line for a reader: protected names redacted, every control character from the
+    archive made visible (safe.py); then, with ``highlight``, the search hits coloured (the only
+    escape sequences the tool prints)."""
+    text = terminal_text(last_redaction(text))
     if highlight:
         from .safe import highlight as colour
 
@@ -63,7 +83,7 @@ def echo(text: str = "", err: bool = False, highlight: bool = False) -> None:
 def emit_json(data, indent: Optional[int] = 2) -> None:
     from .safe import json_text
 
-    click.echo(json_text(json.dumps(data, ensure_ascii=False, indent=indent)))
+    click.echo(json_text(json.dumps(last_redaction(data), ensure_ascii=False, indent=indent)))
 
 
 @click.group(cls=Root, context_settings={"help_option_names": ["-h", "--help"]})

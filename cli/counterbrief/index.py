@@ -24,7 +24,7 @@ from .model import HIDDEN_STATUSES, Archive, Theme
 from .schema import _schema, story_document
 from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
                     why_unusable, write_stat)
-from .redact import ArchiveRedaction, Redactor, Unreadable, declared_names, index_key, redact_story
+from .redact import ArchiveRedaction, Redactor, Unreadable, declared_names, index_key, redact_story, stored_redaction
 
 Progress = Optional[Callable[[int, int, str], None]]   # (done, total, phase: checking, indexing, saving, saved)
 Notice = Optional[Callable[[str], None]]           # one line for the user (stderr)
@@ -442,16 +442,7 @@ class Index:
         if folder is None:
             return ArchiveRedaction(Redactor.from_hashes(key, ()), {})
         self._note_read(folder)
-        try:
-            version, entries, unreadable = marshal.loads((folder / "redact.bin").read_bytes())
-            if version != SCHEMA_VERSION:
-                raise ValueError("another version")
-            return ArchiveRedaction(Redactor.from_hashes(key, [tuple(e) for e in entries]), dict(unreadable))
-        except (OSError, ValueError, EOFError, TypeError):
-            # Without the list nothing may be shown: fail closed, and say how to mend it.
-            return ArchiveRedaction(Redactor.from_hashes(key, ()), {
-                str(folder / "redact.bin"): "the search index's list of protected names is missing or damaged; "
-                                            "run 'counterbrief index --rebuild'"})
+        return stored_redaction(folder, key)
 
     def redactor(self) -> Redactor:
         """The redactor every output goes through; one error instead if a redact list cannot be read."""

@@ -634,3 +634,40 @@ def index_key(home: Path) -> bytes:
     write_atomic(path, key)
     os.chmod(path, 0o600)
     return key
+
+
+def stored_redaction(folder: Path, key: bytes) -> ArchiveRedaction:
+    """The protected names an index folder holds (``redact.bin``, keyed hashes), and the stories
+    whose list could not be read. A missing or damaged file fails closed."""
+    import marshal
+
+    from .state import SCHEMA_VERSION
+
+    try:
+        version, entries, unreadable = marshal.loads((folder / "redact.bin").read_bytes())
+        if version != SCHEMA_VERSION:
+            raise ValueError("another version")
+        return ArchiveRedaction(Redactor.from_hashes(key, [tuple(e) for e in entries]), dict(unreadable))
+    except (OSError, ValueError, EOFError, TypeError):
+        return ArchiveRedaction(Redactor.from_hashes(key, ()), {
+            str(folder / "redact.bin"): "the search index's list of protected names is missing or damaged; "
+                                        "run 'counterbrief index --rebuild'"})
+
+
+def output_redactor(archive) -> Redactor:
+    """The archive's names for a last pass over what a command prints (errors, warnings, check's
+    lines): from the search index when it has one (a small file), else from the story files."""
+    from . import load
+    from .state import current_folder, index_home
+
+    home = index_home(archive)
+    folder = current_folder(home)
+    try:
+        key = (home / "redact.key").read_bytes()
+    except OSError:
+        key = b""
+    if folder is not None and len(key) == 16 and (folder / "redact.bin").is_file():
+        stored = stored_redaction(folder, key).redactor
+        if stored:
+            return stored
+    return read_archive(load.story_paths(archive), archive.rel).redactor

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from .errors import UsageProblem
 from .load import MAX_SNAPSHOT_BYTES
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".shtml")

@@ -91,6 +91,7 @@ SPELLINGS = {
     "musical format": "Ka\U0001D173rim Haddad",
     "hangul filler between": "Karim\u3164Haddad",
     "percent-encoded": "Karim%20Haddad",
+    "control characters inside": "Kar\x00im Ha\x1bddad",
 }
 
 

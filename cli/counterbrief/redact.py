@@ -91,10 +91,10 @@ def _char(c: str) -> str:
     separates words, else lower-case letters and digits without marks (one character may give two:
     "ﬁ", "ß")."""
     category = unicodedata.category(c)
-    if c in _INVISIBLE or category in ("Mn", "Me", "Cf"):
-        return ""
     if category.startswith("Z") or c.isspace():
         return " "
+    if c in _INVISIBLE or category in ("Mn", "Me", "Cf", "Cc"):   # outputs drop control characters too
+        return ""
     text = unicodedata.normalize("NFKC", c).translate(_LOOKALIKE).casefold()
     out = []
     for ch in unicodedata.normalize("NFD", text).translate(_ARABIC):

@@ -452,7 +452,7 @@ def test_the_interactive_add_asks_again_after_a_bad_theme_and_a_quote_that_is_no
     page = tmp_path / "page.html"
     page.write_text(PAGE, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERBRIEF")}
-    env.update(NO_COLOR="1", TERM="dumb", COLUMNS="100", PYTHONPATH=str(REPO / "cli"))
+    env.update(NO_COLOR="1", TERM="dumb", COLUMNS="100")
     term = Terminal(["--archive", str(root), "add", "--source", str(page), "--id", "syn-asked"], env, tmp_path)
     shown = term.expect("Speaker's name as published: ")
     assert "found site: The Synthetic Times" in shown and "found date: 2017-03-04" in shown
@@ -620,7 +620,7 @@ def test_the_index_progress_bar_shows_the_save_too(tmp_path):
 
     root = synth.make_archive(tmp_path / "big", 250)
     env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERBRIEF")}
-    env.update(TERM="dumb", COLUMNS="100", PYTHONPATH=str(REPO / "cli"))
+    env.update(TERM="dumb", COLUMNS="100")
     term = Terminal(["--archive", str(root), "index", "--rebuild"], env, tmp_path)
     assert term.exit_code(timeout=120) == 0, term.seen
     seen = term.seen
@@ -632,7 +632,7 @@ def test_the_index_progress_bar_shows_the_save_too(tmp_path):
 
 def test_python_dash_m_counterbrief_runs_the_command():
     result = subprocess.run([sys.executable, "-m", "counterbrief", "--version"], capture_output=True, text=True,
-                            timeout=60, env={**os.environ, "PYTHONPATH": str(REPO / "cli")})
+                            timeout=60, env=dict(os.environ))
     assert result.returncode == 0 and result.stdout.startswith("counterbrief, version ")
 
 

@@ -57,6 +57,8 @@ _MARKUP_KINDS = ("comment", "tag", "link", "mark")
 _WORDS = re.compile(r"\S+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 _ASCII_MARKS = str.maketrans("", "", "*_~`\\[]")
+# ASCII control characters that fold to nothing (inside a word they hide it): such text takes the full path.
+_ASCII_HIDDEN = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 # Letters that show nothing and sit inside words without ending them (beside every mark and
 # format character): tatweel, Hangul fillers, Khmer inherent vowels.
 _INVISIBLE = frozenset("\u0640\u115f\u1160\u3164\uffa0\u17b4\u17b5")
@@ -287,7 +289,8 @@ class Redactor:
         """Where protected names are in ``text``: (start, end) character ranges, merged."""
         if not self._first or not text:
             return []
-        if text.isascii() and "&" not in text and "<" not in text and "%" not in text:
+        if (text.isascii() and "&" not in text and "<" not in text and "%" not in text
+                and not _ASCII_HIDDEN.search(text)):
             # Plain ASCII (most English text): its words are runs of letters and digits (with
             # emphasis marks taken out, too), so a text none of whose distinct words is part of a
             # name is passed over at C speed.

@@ -380,14 +380,14 @@ def show(ctx, story_id, as_json, notes) -> None:
     Example:
         counterbrief show cbs-defector-turkey-2017
     """
-    from . import present
+    from . import load, present
     from .errors import UsageProblem
     from .report import story_record
     from .validate import SnapshotCache, check_story, did_you_mean
 
     archive = get_archive(ctx)
-    path = archive.stories_dir / f"{story_id}.md"
-    if not path.is_file():
+    path = load.story_path(archive, story_id)
+    if not os.path.lexists(path):   # a FIFO or a link out is named by check_story, below
         from .load import story_paths
         from .redact import read_archive
 
@@ -762,7 +762,7 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     """
     from . import brief as pipeline
     from .errors import UsageProblem
-    from .load import bundled_root
+    from .load import bundled_root, story_path
     from .recipe import adhoc_recipe, load_recipe
     from .select import Options
     from .validate import usable_vocabulary
@@ -791,7 +791,7 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
                            fix="make the handout from a public recipe, or use --edition facilitator")
     if evaluation_file is not None and not evaluation_file.resolve().parent.is_dir():
         raise UsageProblem(f"{evaluation_file.parent}: folder does not exist", fix="create it or choose another path")
-    missing = sorted(i for i in ids if not (archive.stories_dir / f"{i}.md").is_file())
+    missing = sorted(i for i in ids if not story_path(archive, i).is_file())
     if missing:
         raise UsageProblem(f"no story '{missing[0]}'", fix="check the id with 'counterbrief show'")
     options = Options(include_synthetic=include_synthetic, only_ids=list(ids))

@@ -40,13 +40,9 @@ def _file_stat(path: Path) -> Optional[tuple]:
         return None
 
 
-def _hash(path: Path) -> bytes:
-    import hashlib
-
-    try:
-        return hashlib.sha1(path.read_bytes()).digest()
-    except OSError:
-        return b""
+def _hash(path: Path, root: Optional[Path] = None) -> bytes:
+    # Streamed, and never past the snapshot limit: a 4 GB file no story uses costs one stat.
+    return load.hash_file(path, load.MAX_SNAPSHOT_BYTES, root)
 
 
 PARALLEL_CHECK_FROM = 2000
@@ -130,7 +126,7 @@ class Manifest:
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
         self.stat[rel] = stat
-        self.hashes[rel] = _hash(root / rel)
+        self.hashes[rel] = _hash(root / rel, root)
 
     def forget(self, rel: str) -> None:
         self.stat.pop(rel, None)
@@ -290,7 +286,7 @@ class Index:
         changed = set()
         for rel, stat in scan.items():
             if manifest.stat.get(rel) != stat:
-                digest = _hash(self.archive.root / rel)
+                digest = _hash(self.archive.root / rel, self.archive.root)
                 if manifest.hashes.get(rel) == digest:
                     manifest.stat[rel] = stat      # touched, not changed
                 else:

@@ -212,22 +212,38 @@ class SnapshotCache:
 
     def get(self, rel: str) -> tuple[Optional[str], str]:
         """(normalised text, "") or (None, why it cannot be used)."""
+        why = _bad_path(rel)
+        if why:
+            return None, f"snapshot path {why}; write a path such as sources/my-source.txt"
         root = self.archive.root.resolve()
-        path = (root / rel).resolve()
+        try:
+            path = (root / rel).resolve()
+        except (OSError, ValueError, RuntimeError):   # e.g. a link loop
+            path = root / rel
         if not path.is_relative_to(root):
             return None, f"snapshot '{rel}' is outside the archive; keep snapshots in sources/"
         if path not in self._texts:
-            self._texts[path] = self._read(path, rel)
+            self._texts[path] = self._read(path, rel, root)
         return self._texts[path]
 
     @staticmethod
-    def _read(path: Path, rel: str) -> tuple[Optional[str], str]:
-        if not path.is_file():
-            return None, f"snapshot '{rel}' not found; copy the source text to {rel} or fix source.snapshot"
+    def _read(path: Path, rel: str, root: Path) -> tuple[Optional[str], str]:
         try:
-            return normalise(load.read_text(path, load.MAX_SNAPSHOT_BYTES, "snapshot", rel)), ""
+            return normalise(load.read_text(path, load.MAX_SNAPSHOT_BYTES, "snapshot", rel, root)), ""
         except CounterbriefError as e:
+            if e.problem == "snapshot not found":
+                return None, f"snapshot '{rel}' not found; copy the source text to {rel} or fix source.snapshot"
             return None, f"snapshot '{rel}': {e.problem}" + (f"; {e.fix}" if e.fix else "")
+
+
+def _bad_path(rel: str) -> str:
+    """Why a relative path from a story cannot name a file on any system ("" when it can)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        return f"{rel!r} holds a control character"
+    parts = rel.split("/")
+    if len(rel.encode("utf-8", "surrogatepass")) > 1024 or any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts):
+        return f"'{rel[:60]}...' is too long (over 255 bytes in one name)"
+    return ""
 
 
 def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
@@ -238,7 +254,7 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
     """
     shown = archive.rel(path)
     try:
-        parsed = load.parse_story_file(path, shown)
+        parsed = load.parse_story_file(path, shown, archive.root)
     except CounterbriefError as e:
         return None, [Problem(shown, e.line, e.problem + (f"; {e.fix}" if e.fix else ""))]
     data, lines = parsed.data, parsed.lines

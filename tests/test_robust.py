@@ -1,0 +1,261 @@
+"""One bad file never stops the others, in bounded time and memory; a damaged index repairs itself.
+
+The resource cases run the installed command in a child process and read that child's own peak
+memory and time from ``os.wait4``: margins are generous (seconds, a few hundred MB), the failures
+they guard against took minutes and gigabytes.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from counterbrief import load
+from counterbrief.cli import main
+from counterbrief.errors import CounterbriefError
+
+from conftest import SOURCE_TEXT
+
+GOOD = "They kill anyone who disagrees."
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def measured(*args, timeout: float = 120, env: dict | None = None) -> tuple[int, str, str, float, float]:
+    """Run ``counterbrief ARGS`` in a child: (exit code, stdout, stderr, seconds, peak MB of that child)."""
+    import tempfile
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "counterbrief.cli", *map(str, args)], stdout=out, stderr=err,
+                                env={**os.environ, **(env or {})})
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.monotonic() - start
+        out.seek(0)
+        err.seek(0)
+        return (proc.returncode, out.read().decode(), err.read().decode(), seconds,
+                usage.ru_maxrss / 1024)   # kilobytes on Linux
+
+
+def story_text(sid: str, extra: str = "", snapshot: str = "sources/src.txt", quotes: list[str] | None = None) -> str:
+    quotes = quotes or [GOOD]
+    qs = "".join(f"  - text: {json.dumps(q)}\n" for q in quotes)
+    return (f"---\nid: {sid}\ntitle: Synthetic {sid}\nspeaker:\n  alias: Speaker {sid}\ngroup: ISIS\nlanguage: en\n"
+            f"themes: [suppression-of-dissent]\nsource:\n  outlet: Test\n  snapshot: {snapshot}\nquotes:\n{qs}"
+            f"sensitivity: public\nstatus: approved\nsynthetic: true\n{extra}---\nA synthetic summary.\n")
+
+
+def searchable(root) -> list[str]:
+    result = run("--archive", root, "search", "*", "--json", "--limit", "100")
+    assert result.exit_code == 0, result.output
+    return sorted(h["id"] for h in json.loads(result.stdout)["hits"])
+
+
+# ----------------------------------------------------------------------------- YAML
+
+BILLION_LAUGHS = """a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+notes: [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+"""
+
+
+def test_yaml_anchors_and_aliases_are_refused_with_the_line_before_anything_is_built():
+    with pytest.raises(CounterbriefError) as e:
+        load.load_yaml("id: x\nnotes: &n [a, b]\nother: *n\n", "stories/x.md", first_line=2)
+    assert str(e.value).startswith("stories/x.md:3: YAML anchor &n is not allowed; ")
+    with pytest.raises(CounterbriefError, match="alias"):   # an alias with no anchor is still no expansion
+        load.load_yaml("a: *nothing\n", "x.yml")
+    # An '&' in text is no anchor.
+    assert load.load_yaml("notes: 'Tom & Jerry'\ntitle: \"A & B\"\n", "x.yml")[0] == {
+        "notes": "Tom & Jerry", "title": "A & B"}
+
+
+def test_deep_nesting_is_one_line_however_deep_and_however_written():
+    for text in ("notes: " + "[" * 500 + "]" * 500 + "\n",
+                 "notes: " + "{a: " * 200 + "1" + "}" * 200 + "\n",
+                 "notes:\n" + "".join("  " * i + "-\n" for i in range(1, 300))):
+        with pytest.raises(CounterbriefError, match=r"^x.yml:\d+: bad YAML: nested more than 32 levels deep"):
+            load.load_yaml(text, "x.yml")
+    assert load.load_yaml("notes: [[[a]]]\n", "x.yml")[0] == {"notes": [[["a"]]]}
+
+
+def test_a_billion_laughs_story_is_one_line_in_seconds_and_the_others_still_work(make_archive):
+    make_archive.story("good")
+    (make_archive.root / "stories" / "laughs.md").write_text(story_text("laughs", BILLION_LAUGHS), encoding="utf-8")
+    code, out, err, seconds, peak = measured("--archive", make_archive.root, "check", timeout=60)
+    assert code == 1
+    assert out.splitlines() == ["stories/laughs.md:17: YAML anchor &a is not allowed; write the value out in full; "
+                                "counterbrief files use no anchors or aliases"]
+    assert seconds < 20 and peak < 400, (seconds, peak)
+    code, out, err, seconds, peak = measured("--archive", make_archive.root, "search", "kill", "--json", timeout=60)
+    assert code == 0, err
+    assert [h["id"] for h in json.loads(out)["hits"]] == ["good"]
+    assert err.count("skipped stories/laughs.md:17: YAML anchor") == 1
+    assert seconds < 20 and peak < 400, (seconds, peak)
+
+
+def test_a_kilobyte_of_brackets_in_notes_stops_only_that_story(make_archive):
+    make_archive.story("good")
+    (make_archive.root / "stories" / "deep.md").write_text(
+        story_text("deep", "notes: " + "[" * 600 + "]" * 600 + "\n"), encoding="utf-8")
+    result = run("--archive", make_archive.root, "check")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "stories/deep.md:17: bad YAML: nested more than 32 levels deep; story, recipe and vocabulary fields nest a "
+        "few levels at most; remove the extra brackets or indentation"]
+    assert searchable(make_archive.root) == ["good"]
+    for command in (["show", "good"], ["stats"], ["themes"], ["brief", "--theme", "suppression-of-dissent",
+                                                              "--include-synthetic"]):
+        result = run("--archive", make_archive.root, *command)
+        assert result.exit_code == 0, (command, result.output)
+
+
+def test_recipes_and_the_vocabulary_go_through_the_same_guarded_loader(make_archive):
+    make_archive.story("good")
+    recipe = make_archive.root / "recipes" / "r.yml"
+    recipe.write_text("title: &t T\nmessages:\n  - text: *t\n    themes: [regret]\n", encoding="utf-8")
+    result = run("--archive", make_archive.root, "check", recipe)
+    assert result.exit_code == 1
+    assert "r.yml:1: YAML anchor &t is not allowed" in result.stdout
+    vocabulary = make_archive.root / "vocabulary.yml"
+    vocabulary.write_text(vocabulary.read_text(encoding="utf-8") + "- id: deep\n  synonyms: " + "[" * 100 + "]" * 100
+                          + "\n", encoding="utf-8")
+    result = run("--archive", make_archive.root, "check")
+    assert result.exit_code == 1
+    assert "vocabulary.yml:" in result.stdout and "nested more than 32 levels deep" in result.stdout
+
+
+# ----------------------------------------------------------------------------- paths and file kinds
+
+def test_an_id_is_a_slug_so_show_and_brief_read_nothing_outside_stories(make_archive, tmp_path):
+    make_archive.story("good")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "evil.md").write_text(story_text("evil"), encoding="utf-8")
+    for command in (["show", "../../outside/evil"], ["show", "Good"], ["show", "good/../good"],
+                    ["brief", "--theme", "regret", "--id", "../../outside/evil"]):
+        result = run("--archive", make_archive.root, *command)
+        assert result.exit_code == 2, (command, result.output)
+        assert result.stderr.count("\n") == 1 and "is not a story id" in result.stderr
+        assert "Speaker evil" not in result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_links_fifos_and_folders_in_stories_are_each_one_line_and_the_rest_works(make_archive, tmp_path):
+    root = make_archive.root
+    stories = root / "stories"
+    make_archive.story("good")
+    make_archive.story("target", body="The linked one.")
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "evil.md").write_text(story_text("evil"), encoding="utf-8")
+    (stories / "evil.md").symlink_to(tmp_path / "outside" / "evil.md")
+    (stories / "loop-a.md").symlink_to("loop-b.md")
+    (stories / "loop-b.md").symlink_to("loop-a.md")
+    (stories / "broken.md").symlink_to("nowhere.md")
+    os.mkfifo(stories / "fifo.md")
+    (stories / "folder.md").mkdir()
+    (stories / ".#good.md").symlink_to("someone@host.1234")   # an editor's lock file: not a story
+    expected = {
+        "stories/broken.md: story is a broken link; replace the link by the file, or remove it",
+        "stories/evil.md: story is a link to a file outside the archive; copy the file into the archive instead",
+        "stories/fifo.md: story is a FIFO, not a regular file; only regular files are read; move it out",
+        "stories/folder.md: story is a folder, not a regular file; only regular files are read; move it out",
+        "stories/loop-a.md: story is a link loop; replace the link by the file, or remove it",
+        "stories/loop-b.md: story is a link loop; replace the link by the file, or remove it",
+    }
+    code, out, err, seconds, _ = measured("--archive", root, "check", timeout=60)
+    assert code == 1 and set(out.splitlines()) == expected, out
+    for probe in ("1", ""):   # the freshness scan, in the same process and in the forked probe
+        code, out, err, seconds, _ = measured("--archive", root, "search", "*", "--json", timeout=60,
+                                              env={"COUNTERBRIEF_NO_PROBE": probe})
+        assert code == 0, err
+        assert sorted(h["id"] for h in json.loads(out)["hits"]) == ["good", "target"]
+        assert "Speaker evil" not in out
+        if probe:
+            assert {line.removeprefix("skipped ") for line in err.splitlines()} == expected
+    for command in (["show", "good"], ["stats"], ["themes"], ["index", "--rebuild"]):
+        code, out, err, _, _ = measured("--archive", root, *command, timeout=60)
+        assert code == 0, (command, err)
+    for sid, what in (("evil", "a link to a file outside the archive"), ("fifo", "a FIFO"), ("loop-a", "a link loop")):
+        code, out, err, _, _ = measured("--archive", root, "show", sid, timeout=30)
+        assert code == 2 and what in err and err.count("\n") == 1, err
+
+
+def test_a_link_to_a_story_inside_the_archive_is_followed(make_archive):
+    make_archive.story("good")
+    (make_archive.root / "drafts").mkdir()
+    (make_archive.root / "drafts" / "linked.md").write_text(story_text("linked"), encoding="utf-8")
+    (make_archive.root / "stories" / "linked.md").symlink_to(make_archive.root / "drafts" / "linked.md")
+    assert searchable(make_archive.root) == ["good", "linked"]
+    (make_archive.root / "drafts" / "linked.md").write_text(story_text("linked").replace("Speaker linked", "Renamed"),
+                                                           encoding="utf-8")
+    result = run("--archive", make_archive.root, "show", "linked", "--json")
+    assert json.loads(result.stdout)["speaker"]["alias"] == "Renamed"
+
+
+@pytest.mark.parametrize("snapshot, problem", [
+    ("sources/" + "x" * 300, "is too long (over 255 bytes in one name)"),
+    ('"sources/a\\0b.txt"', "holds a control character"),
+    ("sources/" + "é" * 130, "is too long (over 255 bytes in one name)"),
+    ("sources/../../outside.txt", "is outside the archive"),
+    ("sources/passwd.txt", "is outside the archive"),
+    ("sources/pipe.txt", "snapshot is a FIFO, not a regular file"),
+    ("sources", "snapshot is a folder, not a regular file"),
+])
+def test_a_snapshot_path_no_file_system_takes_is_one_problem_for_that_story(make_archive, tmp_path, snapshot, problem):
+    (tmp_path / "outside.txt").write_text(SOURCE_TEXT, encoding="utf-8")
+    (make_archive.root / "sources" / "passwd.txt").symlink_to(tmp_path / "outside.txt")
+    os.mkfifo(make_archive.root / "sources" / "pipe.txt")
+    make_archive.story("good")
+    (make_archive.root / "stories" / "bad.md").write_text(story_text("bad", snapshot=snapshot), encoding="utf-8")
+    result = run("--archive", make_archive.root, "check")
+    assert result.exit_code == 1
+    assert len(result.stdout.splitlines()) == 1, result.stdout
+    assert result.stdout.startswith("stories/bad.md:11: snapshot") and problem in result.stdout, result.stdout
+    assert searchable(make_archive.root) == ["good"]
+
+
+def test_a_sparse_4_gb_file_in_sources_costs_a_stat_not_a_read(make_archive):
+    make_archive.story("good")
+    with open(make_archive.root / "sources" / "huge.bin", "wb") as f:
+        f.truncate(4 * 1024 ** 3)
+    code, out, err, seconds, peak = measured("--archive", make_archive.root, "search", "kill", "--json", timeout=60)
+    assert code == 0, err
+    assert [h["id"] for h in json.loads(out)["hits"]] == ["good"]
+    assert seconds < 10 and peak < 300, (seconds, peak)
+    os.utime(make_archive.root / "sources" / "huge.bin", (1, 1))   # touched: the update must not read it either
+    code, out, err, seconds, peak = measured("--archive", make_archive.root, "search", "kill", "--json", timeout=60)
+    assert code == 0 and seconds < 10 and peak < 300, (seconds, peak, err)
+
+
+def test_hashing_streams_and_stops_at_the_limit(tmp_path):
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"abc" * 100_000)
+    import hashlib
+
+    assert load.hash_file(small, 10_000_000) == hashlib.sha1(small.read_bytes()).digest()
+    assert load.hash_file(small, 1000) == b"size:300000"
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "fifo")
+        assert load.hash_file(tmp_path / "fifo", 1000).startswith(b"unreadable:")   # and it did not block

@@ -259,3 +259,90 @@ def test_hashing_streams_and_stops_at_the_limit(tmp_path):
     if hasattr(os, "mkfifo"):
         os.mkfifo(tmp_path / "fifo")
         assert load.hash_file(tmp_path / "fifo", 1000).startswith(b"unreadable:")   # and it did not block
+
+
+# ----------------------------------------------------------------------------- verbatim at scale
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from counterbrief import text  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="aAbB '\u2019\"\u201c\n\u0130", max_size=8), max_size=12),
+       st.text(alphabet="aAbB '\u2019\"\u201c\n\u0130", max_size=60))
+def test_all_quotes_at_once_mean_exactly_what_one_quote_at_a_time_means(quotes, snapshot):
+    flat = text.normalise(snapshot)
+    expected = [text.find_verbatim(q, flat) for q in quotes]
+    old = text.PLAIN_SEARCH_BELOW
+    try:
+        text.PLAIN_SEARCH_BELOW = 0   # the automaton, however small the job
+        assert text.find_all_verbatim(quotes, flat) == expected
+    finally:
+        text.PLAIN_SEARCH_BELOW = old
+    assert text.find_all_verbatim(quotes, flat) == expected
+
+
+def test_quotes_that_are_suffixes_of_each_other_on_a_repetitive_text_stay_bounded_and_right():
+    snapshot = "a" * 200_000
+    quotes = ["a" * n for n in range(1, 200)] + ["b", "A" + "a" * 10, "ab"]
+    start = time.monotonic()
+    assert text.find_all_verbatim(quotes, snapshot) == [True] * 199 + [False, True, False]
+    assert time.monotonic() - start < 10
+
+
+def big_snapshot(path: Path, lines: int) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(lines):
+            f.write(f"Sentence number {i} says something about topic {i * 7 % 1000}, as the \u201ct\u00e9moin\u201d "
+                    "put it.\n")
+
+
+def test_two_thousand_quotes_against_a_20_mb_snapshot_are_checked_in_seconds(make_archive):
+    big_snapshot(make_archive.root / "sources" / "big.txt", 230_000)
+    assert 17_000_000 < (make_archive.root / "sources" / "big.txt").stat().st_size < 20_000_000
+    # Half of them are not in the snapshot: one search per quote read all 20 MB twice for each
+    # of those (both cases of the first letter), 2,000 times over.
+    quotes = ([f"number {i * 113 % 230_000} says something" for i in range(999)] + ['topic 14, as the "t\u00e9moin"']
+              + [f"number {i * 113 % 230_000} said nothing" for i in range(1000)])
+    make_archive.story("good")
+    (make_archive.root / "stories" / "many.md").write_text(
+        story_text("many", snapshot="sources/big.txt", quotes=quotes), encoding="utf-8")
+    assert (make_archive.root / "stories" / "many.md").stat().st_size > 50_000
+    code, out, err, seconds, peak = measured("--archive", make_archive.root, "check", timeout=120)
+    assert code == 1 and len(out.splitlines()) == 1000, out[-500:] + err
+    assert out.splitlines()[0].startswith("stories/many.md:") and "quote 1001 is not verbatim" in out
+    assert seconds < 12 and peak < 700, (seconds, peak)
+    code, out, err, seconds, peak = measured("--archive", make_archive.root, "search", "*", "--json", timeout=120)
+    assert code == 0 and [h["id"] for h in json.loads(out)["hits"]] == ["good"], err
+    assert seconds < 12 and peak < 700, (seconds, peak)
+
+
+def test_a_failed_story_is_not_checked_again_until_it_or_its_snapshot_changes(make_archive):
+    big_snapshot(make_archive.root / "sources" / "big.txt", 50_000)
+    quotes = [f"number {i} says something" for i in range(0, 50_000, 25)] + ["never said"]
+    (make_archive.root / "stories" / "many.md").write_text(
+        story_text("many", snapshot="sources/big.txt", quotes=quotes), encoding="utf-8")
+    make_archive.story("good")
+    first = run("--archive", make_archive.root, "search", "kill")
+    assert first.exit_code == 0
+    assert "skipped stories/many.md:" in first.stderr and "quote 2001 is not verbatim" in first.stderr
+    make_archive.story("other", body="An unrelated edit.")
+    (make_archive.root / "stories" / "broken.md").write_text("not a story\n", encoding="utf-8")
+    second = run("--archive", make_archive.root, "search", "kill")
+    assert second.exit_code == 0
+    assert "stories/many.md" not in second.stderr   # not checked again
+    assert "skipped stories/broken.md:" in second.stderr
+    with open(make_archive.root / "sources" / "big.txt", "a", encoding="utf-8") as f:
+        f.write("never said\n")
+    assert searchable(make_archive.root) == ["good", "many", "other"]
+
+
+def test_a_failed_story_whose_snapshot_lies_in_a_subfolder_is_found_once_it_arrives(make_archive):
+    make_archive.story("good")
+    make_archive.story("waiting", source={"snapshot": "sources/later/src.txt"})
+    assert searchable(make_archive.root) == ["good"]
+    (make_archive.root / "sources" / "later").mkdir()
+    (make_archive.root / "sources" / "later" / "src.txt").write_text(SOURCE_TEXT, encoding="utf-8")
+    make_archive.story("third")   # any change makes the next command update the index
+    assert searchable(make_archive.root) == ["good", "third", "waiting"]

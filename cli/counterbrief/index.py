@@ -45,6 +45,24 @@ def _hash(path: Path, root: Optional[Path] = None) -> bytes:
     return load.hash_file(path, load.MAX_SNAPSHOT_BYTES, root)
 
 
+def _watched(snapshot: str) -> bool:
+    """Is this snapshot path one the freshness scan lists (a file directly in sources/)?"""
+    name = snapshot[len("sources/"):] if snapshot.startswith("sources/") else ""
+    return bool(name) and "/" not in name and name not in (".", "..")
+
+
+def _snapshot_of(path: Path, root: Path) -> str:
+    """The snapshot path a failed story names, if it can be read that far ("" otherwise)."""
+    from .errors import CounterbriefError
+
+    try:
+        source = load.parse_story_file(path, "", root).data.get("source")
+    except CounterbriefError:
+        return ""
+    snapshot = source.get("snapshot") if isinstance(source, dict) else None
+    return snapshot if isinstance(snapshot, str) else ""
+
+
 PARALLEL_CHECK_FROM = 2000
 _POOL_STATE: dict = {}
 
@@ -98,6 +116,7 @@ class Manifest:
     stat: dict[str, tuple] = field(default_factory=dict)     # rel -> (size, mtime_ns), compared as a whole
     hashes: dict[str, bytes] = field(default_factory=dict)   # rel -> sha1 digest, to tell a touch from an edit
     stories: dict[str, tuple] = field(default_factory=dict)  # rel -> (id, ok, snapshot, names as keyed hashes)
+    # (a failed story has, instead of its id, the file of the story whose id it repeated, or "")
     unreadable_lists: dict[str, str] = field(default_factory=dict)   # rel -> why its redact list cannot be read
 
     @classmethod
@@ -300,10 +319,14 @@ class Index:
             return self._rebuild(scan, progress)
         stories = {rel for rel in changed | removed if rel.startswith("stories/")}
         touched_sources = {rel for rel in changed | removed if rel.startswith("sources/")}
-        # Stories quoting a changed source are checked again; so is every story that failed, since
-        # what it lacked (a source, a unique id) may be what just changed. Failed stories are few.
-        stories |= {rel for rel, (_, ok, snapshot, _) in manifest.stories.items()
-                    if rel in scan and (snapshot in touched_sources or not ok)}
+        # Stories quoting a changed source are checked again. A story that failed is checked again
+        # only when what it failed on may have changed: its file, its snapshot (appeared, changed,
+        # gone), or the story whose id it repeated. One whose snapshot is not a file the scan
+        # watches, or which could not be read far enough to say, is checked every time.
+        edited = set(stories)
+        stories |= {rel for rel, (clash, ok, snapshot, _) in manifest.stories.items()
+                    if rel in scan and (snapshot in touched_sources
+                                        or not ok and (clash in edited or not _watched(snapshot)))}
         ix = index.open_dir(str(folder))
         before_redact = manifest.redact_entries()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)
@@ -338,15 +361,18 @@ class Index:
                     step(n, steps)
         # Duplicate ids, in file order, against the stories already indexed and kept.
         ids = {sid: rel for rel, (sid, ok, _, _) in manifest.stories.items() if ok and rel not in paths and sid}
+        failed_on: dict[str, tuple[str, str]] = {}   # rel -> (the story it clashed with, its snapshot)
         for rel in todo:
             story, problems = parsed[rel]
             if story is None:
+                failed_on[rel] = ("", _snapshot_of(self.archive.root / rel, self.archive.root))
                 continue
             other = ids.setdefault(story.id, rel)
             if other != rel:
                 problems = problems + [Problem(rel, story.lines.get("id"), f"duplicate id '{story.id}', also used by "
                                                f"{other}; give each story its own id")]
                 parsed[rel] = (None, problems)
+                failed_on[rel] = (other, story.source.get("snapshot", ""))
         # Redaction is archive-wide: the names of every story, kept or changed, as keyed hashes. A
         # story whose list cannot be read keeps the names it had and is marked: outputs are refused.
         key = index_key(self.home)
@@ -359,8 +385,9 @@ class Index:
             except Unreadable as e:
                 manifest.unreadable_lists[rel] = str(e)
                 entries = before[3] if before else ()
+            clash, snapshot = failed_on.get(rel, ("", ""))
             manifest.stories[rel] = ((story.id, True, story.source.get("snapshot", ""), entries)
-                                     if story else ("", False, "", entries))
+                                     if story else (clash, False, snapshot, entries))
         for rel in paths:
             if rel not in scan:
                 manifest.stories.pop(rel, None)

@@ -171,6 +171,10 @@ def inside(path: Path, root: Path) -> bool:
         return False
 
 
+class NotAFile(CounterbriefError):
+    """The entry is no regular file (a folder, FIFO, device, socket, broken link or link loop): it has no content."""
+
+
 def open_regular(path: Path, root: Optional[Path] = None) -> tuple[int, os.stat_result]:
     """Open a regular file for reading: (fd, its stat). Raises CounterbriefError otherwise.
 
@@ -185,11 +189,11 @@ def open_regular(path: Path, root: Optional[Path] = None) -> tuple[int, os.stat_
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         if os.path.islink(path):
-            raise CounterbriefError("a broken link", fix="replace the link by the file, or remove it") from None
+            raise NotAFile("a broken link", fix="replace the link by the file, or remove it") from None
         raise CounterbriefError("not found", fix="check the path") from None
     except OSError as e:
         if e.errno == errno.ELOOP:
-            raise CounterbriefError("a link loop", fix="replace the link by the file, or remove it") from None
+            raise NotAFile("a link loop", fix="replace the link by the file, or remove it") from None
         if e.errno == errno.ENAMETOOLONG:
             raise CounterbriefError("a path too long for the file system", fix="use a shorter name") from None
         raise CounterbriefError(f"cannot be read ({e.strerror})", fix="check the file and its permissions") from None
@@ -200,7 +204,7 @@ def open_regular(path: Path, root: Optional[Path] = None) -> tuple[int, os.stat_
         os.close(fd)
         kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else \
             "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket"
-        raise CounterbriefError(f"{kind}, not a regular file", fix="only regular files are read; move it out")
+        raise NotAFile(f"{kind}, not a regular file", fix="only regular files are read; move it out")
     return fd, st
 
 

@@ -429,11 +429,16 @@ def _names_of(value) -> list[str]:
 
 def _lines(path: Path) -> Iterable[str]:
     """The file's lines, decoded as best can be, up to the scan limit (Unreadable beyond it)."""
+    from . import load
+    from .errors import CounterbriefError
+
     try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise Unreadable(e.strerror or str(e)) from None
-    with f:
+        fd, _ = load.open_regular(path)   # never blocks on a FIFO
+    except load.NotAFile:
+        return   # a folder, FIFO, device or dangling link holds no list
+    except CounterbriefError as e:
+        raise Unreadable(e.problem) from None
+    with os.fdopen(fd, "rb") as f:
         head = f.read(4)
         f.seek(0)
         if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) == 4 and (head[1] == 0 or head[0] == 0)):

@@ -30,6 +30,58 @@ def find_verbatim(quote: str, snapshot_normalised: str) -> bool:
     return swapped != first and (swapped + q[1:]) in snapshot_normalised
 
 
+PLAIN_SEARCH_BELOW = 2_000_000   # quotes x snapshot characters: below it, one search per quote is quicker
+
+
+def find_all_verbatim(quotes: list[str], snapshot_normalised: str) -> list[bool]:
+    """``find_verbatim`` for many quotes at once, in one pass over the snapshot.
+
+    A quote at a time costs a scan of the snapshot per quote (2,000 quotes against 20 MB took
+    32 s); an Aho-Corasick automaton over every quote (both cases of its first letter) finds them
+    all in one scan. Small jobs keep the plain search, which needs no automaton.
+    """
+    variants: list[tuple[str, ...]] = []
+    for quote in quotes:
+        q = normalise(quote)
+        if not q:
+            variants.append(())
+            continue
+        first = q[0]
+        swapped = first.lower() if first.isupper() else first.upper()
+        variants.append((q,) if swapped == first else (q, swapped + q[1:]))
+    if len(quotes) * len(snapshot_normalised) < PLAIN_SEARCH_BELOW:
+        return [any(v in snapshot_normalised for v in vs) for vs in variants]
+    import ahocorasick
+
+    keys = sorted({v for vs in variants for v in vs})
+    if not keys:
+        return [False] * len(quotes)
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    for n, key in enumerate(keys):
+        automaton.add_word(key, n)
+    automaton.make_automaton()
+    found = bytearray(len(keys))
+    left = len(keys)
+    # Every match is reported, overlapping ones too; a hostile set of quotes that are suffixes of
+    # each other on a repetitive text could report many per character, so the matches looked at
+    # are bounded and the quotes still unresolved then are searched for one by one.
+    budget = 4 * len(snapshot_normalised) + 100_000
+    for _, n in automaton.iter(snapshot_normalised):
+        if not found[n]:
+            found[n] = 1
+            left -= 1
+            if not left:
+                break
+        budget -= 1
+        if not budget:
+            for n, key in enumerate(keys):
+                if not found[n] and key in snapshot_normalised:
+                    found[n] = 1
+            break
+    index = {key: n for n, key in enumerate(keys)}
+    return [any(found[index[v]] for v in vs) for vs in variants]
+
+
 def citation(source: dict) -> str:
     """One source as a line of text: outlet, author, title, date, the outlet it cites, URL, retrieval."""
     parts = [source.get("outlet"), source.get("author") and f"by {source['author']}",

@@ -11,7 +11,7 @@ from . import load
 from .errors import CounterbriefError, Problem
 from .model import DECISIONS, SENSITIVITIES, STATUSES, Archive, Quote, Story, Theme, approvers
 from .redact import Redactor, name_words, read_archive
-from .text import find_verbatim, normalise
+from .text import find_all_verbatim, normalise
 
 ISO_639_1 = set("""aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy
 da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig
@@ -307,12 +307,13 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
     if snapshot is None:
         err("source.snapshot", why)
     quotes = []
+    verbatim = find_all_verbatim([q["text"] for q in data.get("quotes") or []], snapshot) if snapshot is not None else []
     for i, q in enumerate(data.get("quotes") or []):
         for t in q.get("themes") or []:
             if t not in vocabulary:
                 hint = did_you_mean(t, vocabulary)
                 err(f"quotes.{i}.themes", f"unknown theme '{t}' in quote {i + 1}; " + (hint or "add it to vocabulary.yml"))
-        if snapshot is not None and not find_verbatim(q["text"], snapshot):
+        if snapshot is not None and not verbatim[i]:
             short = q["text"] if len(q["text"]) <= 60 else q["text"][:57] + "..."
             err(f"quotes.{i}.text", f"quote {i + 1} is not verbatim in {data['source']['snapshot']}: \"{short}\"; "
                 "copy it exactly from the snapshot")

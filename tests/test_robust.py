@@ -346,3 +346,63 @@ def test_a_failed_story_whose_snapshot_lies_in_a_subfolder_is_found_once_it_arri
     (make_archive.root / "sources" / "later" / "src.txt").write_text(SOURCE_TEXT, encoding="utf-8")
     make_archive.story("third")   # any change makes the next command update the index
     assert searchable(make_archive.root) == ["good", "third", "waiting"]
+
+
+# ----------------------------------------------------------------------------- queries
+
+def _unknown_words(n: int) -> list[str]:
+    import random
+
+    rng = random.Random(5)
+    return ["".join(rng.choice("bcdfghjklmnpqrstvwxz") for _ in range(8)) for _ in range(n)]
+
+
+def test_five_thousand_unknown_words_are_refused_in_one_line_not_minutes(fixture_archive):
+    start = time.monotonic()
+    result = run("--archive", fixture_archive, "search", " OR ".join(_unknown_words(5000)))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: the query is ") and result.stderr.count("\n") == 1
+    words = " OR ".join(_unknown_words(600))[:4900]
+    result = run("--archive", fixture_archive, "search", words)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: the query has ") and "words, over the limit of 200" in result.stderr
+    assert time.monotonic() - start < 10
+
+
+def test_a_long_query_under_the_limits_suggests_for_its_first_words_only(fixture_archive, monkeypatch):
+    from counterbrief import search
+
+    asked = []
+    real = search._surface
+    monkeypatch.setattr(search, "_surface", lambda *a: asked.append(a) or real(*a))
+    words = ["emirr"] * 3 + _unknown_words(150) + ["executd"]
+    start = time.monotonic()
+    result = run("--archive", fixture_archive, "search", " OR ".join(words), "--json")
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - start < 20
+    suggestion = json.loads(result.stdout)["suggestion"]
+    assert suggestion.startswith("emir OR emir OR emir OR ") and suggestion.endswith("OR executd")
+    assert len(asked) <= 3
+
+
+@pytest.mark.parametrize("query", ["(" * 5000 + "emir" + ")" * 5000, "(" * 21 + "emir" + ")" * 21,
+                                   "(a OR " * 300 + "b" + ")" * 300])
+def test_deeply_nested_parentheses_are_a_bad_query_not_a_recursion_error(fixture_archive, query):
+    result = run("--archive", fixture_archive, "search", query)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("Error: parentheses nested ") and result.stderr.count("\n") == 1
+    ok = run("--archive", fixture_archive, "search", "(" * 20 + "emir" + ")" * 20, "--json")
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["total"] == 1
+
+
+def test_any_recursion_or_memory_error_in_parsing_is_a_bad_query(fixture_archive, monkeypatch):
+    from whoosh import qparser
+
+    for error in (RecursionError, MemoryError):
+        def boom(self, text, *a, **kw):
+            raise error()
+
+        monkeypatch.setattr(qparser.QueryParser, "parse", boom)
+        result = run("--archive", fixture_archive, "search", "emir")
+        assert result.exit_code == 2, result.output
+        assert "is too complex to parse; use fewer parentheses and operators" in result.stderr

@@ -406,3 +406,131 @@ def test_any_recursion_or_memory_error_in_parsing_is_a_bad_query(fixture_archive
         result = run("--archive", fixture_archive, "search", "emir")
         assert result.exit_code == 2, result.output
         assert "is too complex to parse; use fewer parentheses and operators" in result.stderr
+
+
+# ----------------------------------------------------------------------------- index repair
+
+def _indexed_copy(fixture_archive, tmp_path, name="damaged") -> tuple[Path, Path]:
+    """A copy of an archive whose index is built: (archive, its live index folder)."""
+    root = tmp_path / name
+    if not (fixture_archive / ".counterbrief").is_dir():
+        assert run("--archive", fixture_archive, "index").exit_code == 0
+    import shutil
+
+    shutil.copytree(fixture_archive, root, symlinks=True)
+    home = root / ".counterbrief"
+    return root, home / (home / "current").read_text(encoding="utf-8").strip()
+
+
+INDEX_FILES = ["*.toc", "*.pst", "*.trm", "*_stored.col", "*_text_en_len.col", "*.facets.col", "*.id.col",
+               "*.year.col", "stat.bin", "manifest.bin", "redact.bin", "facets.bin", "vocabulary.bin", "../current",
+               "../redact.key"]
+
+
+def _damage(path: Path, how: str, rng) -> None:
+    data = path.read_bytes()
+    path.write_bytes({"truncate": data[: len(data) // 2], "empty": b"",
+                      "random": bytes(rng.randrange(256) for _ in range(max(len(data), 16)))}[how])
+
+
+@pytest.mark.parametrize("how", ["truncate", "random", "empty"])
+def test_every_kind_of_index_file_damaged_is_repaired_by_the_next_search(fixture_archive, tmp_path, how):
+    import random
+
+    rng = random.Random(how)
+    for n, pattern in enumerate(INDEX_FILES):
+        root, folder = _indexed_copy(fixture_archive, tmp_path, f"{how}-{n}")
+        targets = sorted(folder.glob(pattern)) if not pattern.startswith("../") else [folder / pattern]
+        assert targets, pattern
+        for target in targets:
+            _damage(target.resolve(), how, rng)
+        for args, check in (
+                (["search", "executed", "--json"],
+                 lambda out: [h["id"] for h in json.loads(out)["hits"]] == ["synthetic-en-executions"]),
+                (["stats", "--json"], lambda out: json.loads(out)["stories"] == 3 and json.loads(out)["quotes"] == 4),
+                (["show", "synthetic-en-executions"], lambda out: "[redacted]" in out and "Secret Cousin" not in out)):
+            result = run("--archive", root, *args)
+            assert result.exit_code == 0, (pattern, args, result.output)
+            assert check(result.stdout), (pattern, args, result.stdout)
+            assert result.stderr.count("\n") <= 1, (pattern, args, result.stderr)
+            assert "Secret Cousin" not in result.output
+
+
+def test_index_rebuild_works_whatever_current_holds(fixture_archive, tmp_path):
+    for n, content in enumerate([bytes(range(256)), b"", b"../../..", b"index-1-ab/../../stories", b"\x00" * 40]):
+        root, folder = _indexed_copy(fixture_archive, tmp_path, f"current-{n}")
+        (root / ".counterbrief" / "current").write_bytes(content)
+        result = run("--archive", root, "index", "--rebuild")
+        assert result.exit_code == 0, (content, result.output)
+        assert "index rebuilt in" in result.stderr
+        assert sorted(p.name for p in (root / "stories").iterdir()) == [
+            "synthetic-ar-dawla.md", "synthetic-en-executions.md", "synthetic-fr-etrangers.md"]
+        assert searchable(root) == ["synthetic-ar-dawla", "synthetic-en-executions", "synthetic-fr-etrangers"]
+
+
+def test_folders_of_killed_builds_are_removed_under_the_lock_and_a_live_build_is_left_alone(fixture_archive, tmp_path):
+    root, folder = _indexed_copy(fixture_archive, tmp_path)
+    home = root / ".counterbrief"
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    living = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = home / f"index-{gone.pid}-0badf00d"
+        dead.mkdir()
+        (dead / "MAIN_x.seg").write_bytes(b"half a build")
+        (home / f".current.{gone.pid}").write_text(dead.name, encoding="utf-8")
+        building = home / f"index-{living.pid}-00c0ffee"
+        building.mkdir()
+        (root / "stories" / "synthetic-fr-etrangers.md").write_text(
+            (root / "stories" / "synthetic-fr-etrangers.md").read_text(encoding="utf-8") + "\nEdited.\n",
+            encoding="utf-8")
+        assert searchable(root) == ["synthetic-ar-dawla", "synthetic-en-executions", "synthetic-fr-etrangers"]
+        assert not dead.exists() and not (home / f".current.{gone.pid}").exists()
+        assert building.is_dir() and folder.is_dir()   # a build in progress, and the live index
+    finally:
+        living.kill()
+        living.wait()
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+@pytest.mark.parametrize("where", ["whoosh segment files", "manifest and stat files"])
+def test_a_full_disk_says_disk_full_with_the_folder_and_keeps_the_index(fixture_archive, tmp_path, monkeypatch, where):
+    from whoosh.filedb.filestore import FileStorage
+
+    from counterbrief import write
+
+    root, folder = _indexed_copy(fixture_archive, tmp_path)
+    home = root / ".counterbrief"
+    story = root / "stories" / "synthetic-fr-etrangers.md"
+    story.write_text(story.read_text(encoding="utf-8") + "Chameau.\n", encoding="utf-8")
+    with monkeypatch.context() as patch:
+        if where == "whoosh segment files":
+            patch.setattr(FileStorage, "create_file", _enospc)
+        else:
+            patch.setattr(write, "write_atomic", _enospc)
+        for args in (["search", "chameau"], ["index", "--rebuild"]):
+            result = run("--archive", root, *args)
+            assert result.exit_code == 1, (args, result.output)
+            assert result.stderr == (f"Error: disk full: the search index cannot be written in {home}; free some "
+                                     "space on that disk and run the command again; the index as it was is kept\n")
+            assert sorted(p.name for p in home.glob("index-*")) == [folder.name]   # no half-built folder left
+    result = run("--archive", root, "search", "chameau", "--json")
+    assert result.exit_code == 0 and [h["id"] for h in json.loads(result.stdout)["hits"]] == ["synthetic-fr-etrangers"]
+
+
+def test_a_lost_or_damaged_redact_key_never_lets_a_protected_name_through(fixture_archive, tmp_path):
+    for n, damage in enumerate(["delete", "random", "short"]):
+        root, _ = _indexed_copy(fixture_archive, tmp_path, f"key-{n}")
+        key = root / ".counterbrief" / "redact.key"
+        if damage == "delete":
+            key.unlink()
+        else:
+            key.write_bytes(os.urandom(16 if damage == "random" else 3))
+        for args in (["show", "synthetic-en-executions"], ["brief", "--theme", "suppression-of-dissent",
+                                                          "--include-synthetic", "--level", "internal"]):
+            result = run("--archive", root, *args)
+            assert result.exit_code == 0, result.output
+            assert "Secret Cousin" not in result.output and "[redacted]" in result.stdout, (damage, args)

@@ -620,6 +620,7 @@ def fresh_answer(ctx: click.Context, compute):
     on a stale index is not trusted either. ``compute`` must not print or write: the caller does
     that with what it returns.
     """
+    from .index import is_damage
     from .state import Probe
 
     probe = Probe(get_archive(ctx))
@@ -629,18 +630,35 @@ def fresh_answer(ctx: click.Context, compute):
             index = new_index(ctx)
             try:
                 answer, failure = compute(index), None
-            except CounterbriefError as e:
+            except Exception as e:  # noqa: BLE001 - our errors and a damaged index are judged below
+                if not isinstance(e, CounterbriefError) and not is_damage(e):
+                    raise
                 answer, failure = None, e
             verdict = probe.verdict()
             if verdict is not None and verdict.covers(index.opened, index.opened_signature):
-                if failure is not None:
+                if failure is None:
+                    return answer
+                if not is_damage(failure):
                     raise failure
-                return answer
             scan = verdict.scan if verdict else None
     finally:
         probe.close()
     index, _ = open_index(ctx, scan=scan)
-    return compute(index)
+    try:
+        return compute(index)
+    except Exception as e:  # noqa: BLE001
+        if not is_damage(e):
+            raise
+        # A damaged index (found on reading it) is rebuilt, with one line, and asked again. If it
+        # was replaced while being read (another process rebuilt it), it is only asked again.
+        from .state import current_folder
+
+        if index.opened is None or current_folder(index.home) == index.opened:
+            echo(f"{index.home}: the search index was unreadable; rebuilding it", err=True)
+            index, _ = open_index(ctx, rebuild=True)
+        else:
+            index, _ = open_index(ctx)
+        return compute(index)
 
 
 @main.command()

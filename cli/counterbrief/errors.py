@@ -36,6 +36,10 @@ class UsageProblem(CounterbriefError):
     exit_code = 2
 
 
+class IndexUnreadable(CounterbriefError):
+    """A file of the search index cannot be read: the caller rebuilds the index and asks again."""
+
+
 @dataclass
 class Problem:
     """One finding of ``check``: an error or a warning about one file."""

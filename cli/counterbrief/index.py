@@ -10,6 +10,7 @@ atomically, so readers never see a half-built index and a killed build leaves th
 """
 from __future__ import annotations
 
+import errno
 import marshal
 import os
 import shutil
@@ -18,13 +19,14 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import load
-from .errors import Problem
+from .errors import CounterbriefError, IndexUnreadable, Problem
 from .facets import write_facet_cache
 from .model import HIDDEN_STATUSES, Archive, Theme
 from .schema import _schema, story_document
 from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
                     why_unusable, write_stat)
-from .redact import ArchiveRedaction, Redactor, Unreadable, declared_names, index_key, redact_story, stored_redaction
+from .redact import (ArchiveRedaction, Redactor, Unreadable, declared_names, index_key, key_check, redact_story,
+                     stored_redaction)
 
 Progress = Optional[Callable[[int, int, str], None]]   # (done, total, phase: checking, indexing, saving, saved)
 Notice = Optional[Callable[[str], None]]           # one line for the user (stderr)
@@ -45,6 +47,45 @@ def _hash(path: Path, root: Optional[Path] = None) -> bytes:
     return load.hash_file(path, load.MAX_SNAPSHOT_BYTES, root)
 
 
+def _alive(pid: int) -> bool:
+    if os.name != "posix":   # no harmless probe of a process there: keep its folder
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _disk_full(e: BaseException) -> bool:
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+# Modules that read the index: an exception raised inside one of them is damage, not a bug of ours.
+_READERS = ("whoosh", "counterbrief.facets", "counterbrief.index", "counterbrief.schema")
+
+
+def is_damage(e: BaseException) -> bool:
+    """Did this exception come from reading a damaged index (a whoosh file, a column, stored fields)?
+
+    Damaged files fail in many ways (struct errors, bad offsets, None lengths, mmap of an empty
+    file): any exception raised while inside a module that reads the index counts.
+    """
+    if isinstance(e, IndexUnreadable):
+        return True
+    if isinstance(e, CounterbriefError) or _disk_full(e) or not isinstance(e, Exception):
+        return False
+    tb = e.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        if name.startswith(_READERS):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _watched(snapshot: str) -> bool:
     """Is this snapshot path one the freshness scan lists (a file directly in sources/)?"""
     name = snapshot[len("sources/"):] if snapshot.startswith("sources/") else ""
@@ -53,8 +94,6 @@ def _watched(snapshot: str) -> bool:
 
 def _snapshot_of(path: Path, root: Path) -> str:
     """The snapshot path a failed story names, if it can be read that far ("" otherwise)."""
-    from .errors import CounterbriefError
-
     try:
         source = load.parse_story_file(path, "", root).data.get("source")
     except CounterbriefError:
@@ -140,7 +179,8 @@ class Manifest:
         # The archive's protected names (hashed) and the stories whose list cannot be read, apart:
         # every command reads this small file, never the whole manifest, to redact its output.
         write_atomic(folder / "redact.bin", marshal.dumps(
-            (SCHEMA_VERSION, sorted(self.redact_entries()), sorted(self.unreadable().items()))))
+            (SCHEMA_VERSION, sorted(self.redact_entries()), sorted(self.unreadable().items()),
+             key_check(index_key(folder.parent)))))
         write_stat(folder, self.stat)
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
@@ -257,18 +297,28 @@ class Index:
             folder = self._current()
             if not rebuild and not self._stale(folder, scan):
                 return IndexReport(total=-1)
-            self.vocabulary()   # an unusable vocabulary stops here, before anything is written
-            if rebuild or folder is None:
-                return self._rebuild(scan, progress)
-            manifest = Manifest.read(folder, self._table.stat if self._table else None)
-            if manifest is None:
-                self.notice(f"{self.home}: {why_unusable(folder)}; rebuilding it")
-                return self._rebuild(scan, progress)
+            self._sweep_dead(keep=folder)
             try:
-                return self._update(folder, manifest, scan, progress)
-            except Exception:  # noqa: BLE001 - a damaged index is rebuilt, never a dead end
-                self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
-                return self._rebuild(scan, progress)
+                self.vocabulary()   # an unusable vocabulary stops here, before anything is written
+                if rebuild or folder is None:
+                    return self._rebuild(scan, progress)
+                manifest = Manifest.read(folder, self._table.stat if self._table else None)
+                if manifest is None:
+                    self.notice(f"{self.home}: {why_unusable(folder)}; rebuilding it")
+                    return self._rebuild(scan, progress)
+                try:
+                    return self._update(folder, manifest, scan, progress)
+                except Exception as e:  # noqa: BLE001 - a damaged index is rebuilt, never a dead end
+                    if _disk_full(e):
+                        raise
+                    self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
+                    return self._rebuild(scan, progress)
+            except OSError as e:
+                if _disk_full(e):
+                    raise CounterbriefError(f"disk full: the search index cannot be written in {self.home}",
+                                            fix="free some space on that disk and run the command again; "
+                                                "the index as it was is kept") from None
+                raise
 
     def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
         from whoosh import index
@@ -276,6 +326,15 @@ class Index:
         name = f"index-{os.getpid()}-{os.urandom(4).hex()}"
         folder = self.home / name
         folder.mkdir(parents=True)
+        try:
+            return self._build_in(folder, name, scan, progress)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)   # a failed build leaves nothing behind (a full disk)
+            raise
+
+    def _build_in(self, folder: Path, name: str, scan: dict, progress: Progress) -> IndexReport:
+        from whoosh import index
+
         ix = index.create_in(str(folder), _schema())
         manifest = Manifest()
         paths = sorted(rel for rel in scan if rel.startswith("stories/"))
@@ -298,6 +357,20 @@ class Index:
         for folder in self.home.glob("index-*"):
             if folder != keep:
                 shutil.rmtree(folder, ignore_errors=True)
+
+    def _sweep_dead(self, keep: Optional[Path]) -> None:
+        """Under the lock, before any write: remove what killed builds left (their folders and the
+        half-made name of ``current``). A folder is named after the process that builds it, and
+        only one whose process is gone is removed, so a build in progress is never touched."""
+        for path in [*self.home.glob("index-*"), *self.home.glob(".current.*")]:
+            if path == keep:
+                continue
+            pid = path.name.split("-")[1] if path.name.startswith("index-") else path.name.rsplit(".", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
 
     def _update(self, folder: Path, manifest: Manifest, scan: dict, progress: Progress) -> IndexReport:
         from whoosh import index
@@ -465,7 +538,12 @@ class Index:
         if folder is None:
             return ArchiveRedaction(Redactor.from_hashes(key, ()), {})
         self._note_read(folder)
-        return stored_redaction(folder, key)
+        stored = stored_redaction(folder, key)
+        if str(folder / "redact.bin") in stored.unreadable:
+            # Without the list nothing may be shown: fail closed; the caller rebuilds the index.
+            raise IndexUnreadable("the search index's list of protected names is missing or damaged",
+                                  folder / "redact.bin", fix="run 'counterbrief index --rebuild'")
+        return stored
 
     def redactor(self) -> Redactor:
         """The redactor every output goes through; one error instead if a redact list cannot be read."""

@@ -534,3 +534,16 @@ def test_a_lost_or_damaged_redact_key_never_lets_a_protected_name_through(fixtur
             result = run("--archive", root, *args)
             assert result.exit_code == 0, result.output
             assert "Secret Cousin" not in result.output and "[redacted]" in result.stdout, (damage, args)
+
+
+def test_check_reads_a_draft_the_user_names_outside_the_archive_but_not_a_link_to_it_in_stories(make_archive, tmp_path):
+    make_archive.story("good")
+    draft = tmp_path / "draft.md"
+    draft.write_text(story_text("draft"), encoding="utf-8")
+    result = run("--archive", make_archive.root, "check", draft)
+    assert result.exit_code == 0, result.output
+    (make_archive.root / "stories" / "draft.md").symlink_to(draft)
+    result = run("--archive", make_archive.root, "check", make_archive.root / "stories" / "draft.md")
+    assert result.exit_code == 1
+    assert result.stdout == ("stories/draft.md: story is a link to a file outside the archive; copy the file into "
+                             "the archive instead\n")

@@ -184,6 +184,8 @@ def open_regular(path: Path, root: Optional[Path] = None) -> tuple[int, os.stat_
     to a file inside the archive.
     """
     if root is not None and not inside(path, root):
+        if not os.path.islink(path):
+            raise CounterbriefError("outside the archive", fix="copy the file into the archive to use it")
         raise CounterbriefError("a link to a file outside the archive", fix="copy the file into the archive instead")
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))

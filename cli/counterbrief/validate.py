@@ -254,7 +254,10 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
     """
     shown = archive.rel(path)
     try:
-        parsed = load.parse_story_file(path, shown, archive.root)
+        # A file of stories/ is read only if it is (or links to) a regular file inside the archive;
+        # a file the user names outside stories/ (check ~/drafts/x.md) is read as given.
+        in_stories = load.inside(path.parent, archive.stories_dir.resolve())
+        parsed = load.parse_story_file(path, shown, archive.root if in_stories else None)
     except CounterbriefError as e:
         return None, [Problem(shown, e.line, e.problem + (f"; {e.fix}" if e.fix else ""))]
     data, lines = parsed.data, parsed.lines

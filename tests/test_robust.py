@@ -147,6 +147,20 @@ def test_recipes_and_the_vocabulary_go_through_the_same_guarded_loader(make_arch
     assert "vocabulary.yml:" in result.stdout and "nested more than 32 levels deep" in result.stdout
 
 
+@pytest.mark.parametrize("value, problem", [
+    ("2016-13-01", "month must be in 1..12"), ("2016-02-30", "day is out of range for month"),
+    ("9" * 5000, "Exceeds the limit (4300 digits) for integer string conversion: value has 5000 digits")])
+def test_a_value_yaml_reads_but_python_cannot_build_is_one_line_for_that_story(make_archive, value, problem):
+    make_archive.story("good")
+    text = story_text("typo").replace("  outlet: Test\n", f"  outlet: Test\n  published: {value}\n")
+    (make_archive.root / "stories" / "typo.md").write_text(text, encoding="utf-8")
+    result = run("--archive", make_archive.root, "check")
+    assert result.exit_code == 1
+    assert result.stdout == (f"stories/typo.md:11: bad YAML: a value cannot be read ({problem}); quote it to keep "
+                             "it as text, e.g. '2016-13-01', or correct it\n")
+    assert searchable(make_archive.root) == ["good"]
+
+
 # ----------------------------------------------------------------------------- paths and file kinds
 
 def test_an_id_is_a_slug_so_show_and_brief_read_nothing_outside_stories(make_archive, tmp_path):

@@ -64,7 +64,7 @@ def _disk_full(e: BaseException) -> bool:
 
 
 # Modules that read the index: an exception raised inside one of them is damage, not a bug of ours.
-_READERS = ("whoosh", "counterbrief.facets", "counterbrief.index", "counterbrief.schema")
+_READERS = ("whoosh", "counterbrief.facets", "counterbrief.schema")
 
 
 def is_damage(e: BaseException) -> bool:

@@ -146,7 +146,7 @@ def story_paths(archive: Archive) -> list[Path]:
         with os.scandir(archive.stories_dir) as it:
             # '.#x.md' is an editor's lock (a dangling link) while x.md is edited, not a story.
             return sorted(Path(e.path) for e in it if e.name.endswith(".md") and not e.name.startswith(".#"))
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return []
 
 
@@ -304,6 +304,7 @@ def load_yaml(text: str, shown: str, first_line: int = 1) -> tuple[Any, dict[str
     if "&" in text:   # an alias needs an anchor: no '&', no alias to expand (and no second parse)
         _refuse_anchors(text, shown, first_line)
     loader = _loader()(text)
+    node = None
     try:
         node = loader.get_single_node()
         if node is not None:
@@ -324,6 +325,11 @@ def load_yaml(text: str, shown: str, first_line: int = 1) -> tuple[Any, dict[str
                                 fix="check the indentation, colons and quoting on this line") from None
     except yaml.YAMLError as e:
         raise CounterbriefError(f"bad YAML: {e}", shown, fix="check the file's YAML syntax") from None
+    except (ValueError, OverflowError) as e:   # a value YAML recognises but Python cannot build
+        line = _unbuildable_line(loader, node) if node is not None else None
+        raise CounterbriefError(f"bad YAML: a value cannot be read ({str(e).split(';')[0]})", shown,
+                                line + first_line if line is not None else None,
+                                fix="quote it to keep it as text, e.g. '2016-13-01', or correct it") from None
     except RecursionError:   # the pure-Python composer recurses once per level
         raise CounterbriefError(f"bad YAML: nested more than {MAX_YAML_DEPTH} levels deep", shown, first_line,
                                 fix=_DEPTH_FIX) from None
@@ -363,6 +369,25 @@ def _refuse_anchors(text: str, shown: str, first_line: int) -> None:
         return   # the real parse below reports it with its line
     finally:
         loader.dispose()
+
+
+def _unbuildable_line(loader, root) -> Optional[int]:
+    """The line of the first scalar that cannot be built (a date 2016-13-01, an integer of 5,000 digits)."""
+    import yaml
+
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                loader.construct_object(node)
+            except (ValueError, OverflowError, yaml.YAMLError):
+                return node.start_mark.line
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return None
 
 
 def _check_shape(root, shown: str, first_line: int) -> None:
@@ -460,7 +485,7 @@ def scan_archive(archive: Archive) -> dict[str, tuple[int, int]]:
                     elif sub == "sources" and stat.S_ISDIR(st.st_mode):
                         continue
                     found[sub + "/" + entry.name] = (st.st_size, st.st_mtime_ns)
-        except (FileNotFoundError, NotADirectoryError):
+        except OSError:   # missing, not a folder, a link loop: nothing in it can be read either
             pass
     for name in ("vocabulary.yml", MARKER):   # the marker's settings decide which stories pass check
         try:

@@ -443,11 +443,14 @@ INDEX_FILES = ["*.toc", "*.pst", "*.trm", "*_stored.col", "*_text_en_len.col", "
 
 def _damage(path: Path, how: str, rng) -> None:
     data = path.read_bytes()
+    if how == "missing":
+        path.unlink()
+        return
     path.write_bytes({"truncate": data[: len(data) // 2], "empty": b"",
                       "random": bytes(rng.randrange(256) for _ in range(max(len(data), 16)))}[how])
 
 
-@pytest.mark.parametrize("how", ["truncate", "random", "empty"])
+@pytest.mark.parametrize("how", ["truncate", "random", "empty", "missing"])
 def test_every_kind_of_index_file_damaged_is_repaired_by_the_next_search(fixture_archive, tmp_path, how):
     import random
 
@@ -462,7 +465,9 @@ def test_every_kind_of_index_file_damaged_is_repaired_by_the_next_search(fixture
                 (["search", "executed", "--json"],
                  lambda out: [h["id"] for h in json.loads(out)["hits"]] == ["synthetic-en-executions"]),
                 (["stats", "--json"], lambda out: json.loads(out)["stories"] == 3 and json.loads(out)["quotes"] == 4),
-                (["show", "synthetic-en-executions"], lambda out: "[redacted]" in out and "Secret Cousin" not in out)):
+                (["show", "synthetic-en-executions"], lambda out: "[redacted]" in out and "Secret Cousin" not in out),
+                (["brief", "--theme", "suppression-of-dissent", "--include-synthetic", "--level", "internal"],
+                 lambda out: "**Test Speaker One**, fighter" in out and "[redacted] helped him leave" in out)):
             result = run("--archive", root, *args)
             assert result.exit_code == 0, (pattern, args, result.output)
             assert check(result.stdout), (pattern, args, result.stdout)

@@ -348,6 +348,8 @@ class Index:
         # The switch: one atomic rename; until then readers use the old index.
         tmp = self.home / f".current.{os.getpid()}"
         tmp.write_text(name, encoding="utf-8")
+        if (self.home / "current").is_dir() and not (self.home / "current").is_symlink():
+            shutil.rmtree(self.home / "current")   # a damaged home: `current` must be the file that names the index
         os.replace(tmp, self.home / "current")
         self._sweep(keep=folder)
         return report

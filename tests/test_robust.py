@@ -566,3 +566,28 @@ def test_check_reads_a_draft_the_user_names_outside_the_archive_but_not_a_link_t
     assert result.exit_code == 1
     assert result.stdout == ("stories/draft.md: story is a link to a file outside the archive; copy the file into "
                              "the archive instead\n")
+
+
+@pytest.mark.parametrize("query, message", [
+    ("*a*", "Error: wildcard '*a*' in query '*a*' matches almost every word; give at least two letters with it"),
+    ("e* OR emir", "Error: wildcard 'e*' in query 'e* OR emir' matches almost every word"),
+    ("ex* OR em* OR pr* OR fo*", "Error: the query has 4 wildcard words, over the limit of 3")])
+def test_wildcards_that_would_expand_to_most_of_the_index_are_a_bad_query(fixture_archive, query, message):
+    result = run("--archive", fixture_archive, "search", query)
+    assert result.exit_code == 2 and result.stderr.startswith(message), result.output
+    assert result.stderr.count("\n") == 1
+    for fine in ("exec*", "*", "ex* OR em* OR pr*", '"a*"'):
+        assert run("--archive", fixture_archive, "search", fine).exit_code == 0, fine
+
+
+def test_the_snapshot_cache_holds_a_bounded_amount_of_text(make_archive):
+    from counterbrief.validate import SnapshotCache
+
+    for n in range(6):
+        (make_archive.root / "sources" / f"s{n}.txt").write_text(f"snapshot {n} " * 1000, encoding="utf-8")
+    cache = SnapshotCache(load.find_archive(make_archive.root, None, Path("/")), budget=25_000)
+    for n in [0, 1, 0, 2, 3, 4, 5, 5, 0]:
+        text_, why = cache.get(f"sources/s{n}.txt")
+        assert why == "" and text_.startswith(f"snapshot {n} ")
+        assert cache._held == sum(len(t or "") for t, _ in cache._texts.values()) <= 25_000 or len(cache._texts) == 1
+    assert len(cache._texts) == 2

@@ -57,6 +57,7 @@ _TOKEN = re.compile(r'"[^"]*"|\S+')
 MAX_QUERY_CHARS = 5000
 MAX_QUERY_TERMS = 200
 MAX_QUERY_DEPTH = 20
+MAX_WILDCARDS = 3
 SUGGEST_WORDS = 5        # "did you mean" looks at the first few unknown words only
 
 
@@ -73,10 +74,22 @@ def check_query(q: str) -> None:
     if len(q) > MAX_QUERY_CHARS:
         raise UsageProblem(f"the query is {len(q)} characters long, over the limit of {MAX_QUERY_CHARS}",
                            fix="search for fewer words; use --theme and the other filters to narrow")
-    terms = sum(1 for w in _TOKEN.findall(q) if w not in ("AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"))
+    tokens = _TOKEN.findall(q)
+    terms = sum(1 for w in tokens if w not in ("AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"))
     if terms > MAX_QUERY_TERMS:
         raise UsageProblem(f"the query has {terms} words, over the limit of {MAX_QUERY_TERMS}",
                            fix="search for fewer words; use --theme and the other filters to narrow")
+    # A wildcard word is expanded to every indexed word it matches, in every field: '*a*' alone
+    # matches most of the index, and a few of them took seconds and hundreds of MB.
+    wild = [w.split(":", 1)[-1].strip("()") for w in tokens if not w.startswith('"') and ("*" in w or "?" in w)]
+    wild = [w for w in wild if w != "*" or q.strip() != "*"]
+    if len(wild) > MAX_WILDCARDS:
+        raise UsageProblem(f"the query has {len(wild)} wildcard words, over the limit of {MAX_WILDCARDS}",
+                           fix="spell out the other words, or search for them one at a time")
+    short = next((w for w in wild if len(re.sub(r"[*?]", "", w)) < 2), None)
+    if short is not None:
+        raise UsageProblem(f"wildcard '{short}' in query {q!r} matches almost every word",
+                           fix="give at least two letters with it, e.g. exec*")
     if q.count('"') % 2:
         raise UsageProblem(f"unclosed phrase in query {q!r}", fix='close it with a second "')
     if q.count("[") != q.count("]") or q.count("{") != q.count("}"):

@@ -204,11 +204,18 @@ class Loaded:
 
 
 class SnapshotCache:
-    """Normalised snapshot texts, read once per run however many stories share them."""
+    """Normalised snapshot texts, read once per run however many stories share them.
 
-    def __init__(self, archive: Archive):
+    At most ``budget`` characters of text are kept (the most recently used snapshots): fifty
+    stories with fifty 20 MB snapshots must not hold a gigabyte. Stories are checked in file
+    order, and stories that share a snapshot are usually neighbours.
+    """
+
+    def __init__(self, archive: Archive, budget: int = 3 * load.MAX_SNAPSHOT_BYTES):
         self.archive = archive
-        self._texts: dict[Path, tuple[Optional[str], str]] = {}
+        self.budget = budget
+        self._texts: dict[Path, tuple[Optional[str], str]] = {}   # in order of use, oldest first
+        self._held = 0
 
     def get(self, rel: str) -> tuple[Optional[str], str]:
         """(normalised text, "") or (None, why it cannot be used)."""
@@ -222,9 +229,15 @@ class SnapshotCache:
             path = root / rel
         if not path.is_relative_to(root):
             return None, f"snapshot '{rel}' is outside the archive; keep snapshots in sources/"
-        if path not in self._texts:
-            self._texts[path] = self._read(path, rel, root)
-        return self._texts[path]
+        found = self._texts.pop(path, None)
+        if found is None:
+            found = self._read(path, rel, root)
+            self._held += len(found[0] or "")
+        self._texts[path] = found   # now the most recently used
+        while self._held > self.budget and len(self._texts) > 1:
+            oldest = next(iter(self._texts))
+            self._held -= len(self._texts.pop(oldest)[0] or "")
+        return found
 
     @staticmethod
     def _read(path: Path, rel: str, root: Path) -> tuple[Optional[str], str]:

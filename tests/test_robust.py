@@ -324,7 +324,8 @@ def test_two_thousand_quotes_against_a_20_mb_snapshot_are_checked_in_seconds(mak
         story_text("many", snapshot="sources/big.txt", quotes=quotes), encoding="utf-8")
     assert (make_archive.root / "stories" / "many.md").stat().st_size > 50_000
     code, out, err, seconds, peak = measured("--archive", make_archive.root, "check", timeout=120)
-    assert code == 1 and len(out.splitlines()) == 1000, out[-500:] + err
+    errors = [line for line in out.splitlines() if ": warning: " not in line]
+    assert code == 1 and len(errors) == 1000, out[-500:] + err
     assert out.splitlines()[0].startswith("stories/many.md:") and "quote 1001 is not verbatim" in out
     assert seconds < 12 and peak < 700, (seconds, peak)
     code, out, err, seconds, peak = measured("--archive", make_archive.root, "search", "*", "--json", timeout=120)

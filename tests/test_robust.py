@@ -593,3 +593,17 @@ def test_the_snapshot_cache_holds_a_bounded_amount_of_text(make_archive):
         assert why == "" and text_.startswith(f"snapshot {n} ")
         assert cache._held == sum(len(t or "") for t, _ in cache._texts.values()) <= 25_000 or len(cache._texts) == 1
     assert len(cache._texts) == 2
+
+
+def test_review_and_approve_never_read_a_story_linked_from_outside_the_archive(make_archive, tmp_path):
+    make_archive.story("good", status="draft")
+    (tmp_path / "outside.md").write_text(story_text("evil").replace("status: approved", "status: draft")
+                                         .replace("title: Synthetic evil", "title: Outside Secret"), encoding="utf-8")
+    (make_archive.root / "stories" / "evil.md").symlink_to(tmp_path / "outside.md")
+    result = run("--archive", make_archive.root, "review", "--json")
+    assert result.exit_code == 0, result.output
+    assert "Outside Secret" not in result.output
+    result = run("--archive", make_archive.root, "approve", "evil", "--by", "Tester")
+    assert result.exit_code != 0 and "a link to a file outside the archive" in result.stderr
+    assert "Outside Secret" in (tmp_path / "outside.md").read_text(encoding="utf-8")   # untouched
+    assert (make_archive.root / "stories" / "evil.md").is_symlink()

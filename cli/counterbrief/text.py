@@ -14,8 +14,33 @@ _QUOTES = str.maketrans({
 _SPACE = re.compile(r"\s+")
 
 
+# Every run of white space but a single plain space: the same result as replacing every run,
+# without rewriting the millions of single spaces of a long snapshot.
+_QUOTE_PAIRS = tuple((chr(k), v) for k, v in _QUOTES.items())
+_SPACE_RUN = re.compile(r"\s{2,}|[^\S ]")
+NORMALISE_CHUNK = 1 << 20
+
+
 def normalise(text: str) -> str:
-    return _SPACE.sub(" ", text.translate(_QUOTES)).strip()
+    """Typographic quotes made straight and every run of white space one space, stripped.
+
+    A long text (a 20 MB snapshot) is done a chunk at a time: one pass over the whole held a
+    quarter of a gigabyte of pieces at once.
+    """
+    out = []
+    last_space = False
+    for start in range(0, len(text), NORMALISE_CHUNK):
+        piece = text[start:start + NORMALISE_CHUNK]
+        for typographic, straight in _QUOTE_PAIRS:   # str.replace: far quicker than translate on long text
+            if typographic in piece:
+                piece = piece.replace(typographic, straight)
+        piece = _SPACE_RUN.sub(" ", piece)
+        if last_space and piece.startswith(" "):   # a run of white space across two chunks is one space
+            piece = piece[1:]
+        if piece:
+            out.append(piece)
+            last_space = piece.endswith(" ")
+    return "".join(out).strip()
 
 
 def find_verbatim(quote: str, snapshot_normalised: str) -> bool:

@@ -93,11 +93,11 @@ def test_yaml_anchors_and_aliases_are_refused_with_the_line_before_anything_is_b
 
 
 def test_deep_nesting_is_one_line_however_deep_and_however_written():
-    for text in ("notes: " + "[" * 500 + "]" * 500 + "\n",
+    for deep in ("notes: " + "[" * 500 + "]" * 500 + "\n",
                  "notes: " + "{a: " * 200 + "1" + "}" * 200 + "\n",
                  "notes:\n" + "".join("  " * i + "-\n" for i in range(1, 300))):
         with pytest.raises(CounterbriefError, match=r"^x.yml:\d+: bad YAML: nested more than 32 levels deep"):
-            load.load_yaml(text, "x.yml")
+            load.load_yaml(deep, "x.yml")
     assert load.load_yaml("notes: [[[a]]]\n", "x.yml")[0] == {"notes": [[["a"]]]}
 
 

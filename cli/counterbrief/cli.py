@@ -620,7 +620,7 @@ def fresh_answer(ctx: click.Context, compute):
     on a stale index is not trusted either. ``compute`` must not print or write: the caller does
     that with what it returns.
     """
-    from .index import is_damage
+    from .errors import is_damage
     from .state import Probe
 
     probe = Probe(get_archive(ctx))

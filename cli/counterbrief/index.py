@@ -10,7 +10,6 @@ atomically, so readers never see a half-built index and a killed build leaves th
 """
 from __future__ import annotations
 
-import errno
 import marshal
 import os
 import shutil
@@ -19,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import load
-from .errors import CounterbriefError, IndexUnreadable, Problem
+from .errors import CounterbriefError, IndexUnreadable, Problem, disk_full as _disk_full
 from .facets import write_facet_cache
 from .model import HIDDEN_STATUSES, Archive, Theme
 from .schema import _schema, story_document
@@ -57,33 +56,6 @@ def _alive(pid: int) -> bool:
     except OSError:
         return True
     return True
-
-
-def _disk_full(e: BaseException) -> bool:
-    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
-
-
-# Modules that read the index: an exception raised inside one of them is damage, not a bug of ours.
-_READERS = ("whoosh", "counterbrief.facets", "counterbrief.schema")
-
-
-def is_damage(e: BaseException) -> bool:
-    """Did this exception come from reading a damaged index (a whoosh file, a column, stored fields)?
-
-    Damaged files fail in many ways (struct errors, bad offsets, None lengths, mmap of an empty
-    file): any exception raised while inside a module that reads the index counts.
-    """
-    if isinstance(e, IndexUnreadable):
-        return True
-    if isinstance(e, CounterbriefError) or _disk_full(e) or not isinstance(e, Exception):
-        return False
-    tb = e.__traceback__
-    while tb is not None:
-        name = tb.tb_frame.f_globals.get("__name__", "")
-        if name.startswith(_READERS):
-            return True
-        tb = tb.tb_next
-    return False
 
 
 def _watched(snapshot: str) -> bool:
@@ -321,8 +293,6 @@ class Index:
                 raise
 
     def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
-        from whoosh import index
-
         name = f"index-{os.getpid()}-{os.urandom(4).hex()}"
         folder = self.home / name
         folder.mkdir(parents=True)

@@ -380,14 +380,14 @@ def show(ctx, story_id, as_json, notes) -> None:
     Example:
         counterbrief show cbs-defector-turkey-2017
     """
-    from . import present
+    from . import load, present
     from .errors import UsageProblem
     from .report import story_record
     from .validate import SnapshotCache, check_story, did_you_mean
 
     archive = get_archive(ctx)
-    path = archive.stories_dir / f"{story_id}.md"
-    if not path.is_file():
+    path = load.story_path(archive, story_id)
+    if not os.path.lexists(path):   # a FIFO or a link out is named by check_story, below
         from .load import story_paths
         from .redact import read_archive
 
@@ -620,6 +620,7 @@ def fresh_answer(ctx: click.Context, compute):
     on a stale index is not trusted either. ``compute`` must not print or write: the caller does
     that with what it returns.
     """
+    from .errors import is_damage
     from .state import Probe
 
     probe = Probe(get_archive(ctx))
@@ -629,18 +630,35 @@ def fresh_answer(ctx: click.Context, compute):
             index = new_index(ctx)
             try:
                 answer, failure = compute(index), None
-            except CounterbriefError as e:
+            except Exception as e:  # noqa: BLE001 - our errors and a damaged index are judged below
+                if not isinstance(e, CounterbriefError) and not is_damage(e):
+                    raise
                 answer, failure = None, e
             verdict = probe.verdict()
             if verdict is not None and verdict.covers(index.opened, index.opened_signature):
-                if failure is not None:
+                if failure is None:
+                    return answer
+                if not is_damage(failure):
                     raise failure
-                return answer
             scan = verdict.scan if verdict else None
     finally:
         probe.close()
     index, _ = open_index(ctx, scan=scan)
-    return compute(index)
+    try:
+        return compute(index)
+    except Exception as e:  # noqa: BLE001
+        if not is_damage(e):
+            raise
+        # A damaged index (found on reading it) is rebuilt, with one line, and asked again. If it
+        # was replaced while being read (another process rebuilt it), it is only asked again.
+        from .state import current_folder
+
+        if index.opened is None or current_folder(index.home) == index.opened:
+            echo(f"{index.home}: the search index was unreadable; rebuilding it", err=True)
+            index, _ = open_index(ctx, rebuild=True)
+        else:
+            index, _ = open_index(ctx)
+        return compute(index)
 
 
 @main.command()
@@ -762,7 +780,7 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     """
     from . import brief as pipeline
     from .errors import UsageProblem
-    from .load import bundled_root
+    from .load import bundled_root, story_path
     from .recipe import adhoc_recipe, load_recipe
     from .select import Options
     from .validate import usable_vocabulary
@@ -791,7 +809,7 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
                            fix="make the handout from a public recipe, or use --edition facilitator")
     if evaluation_file is not None and not evaluation_file.resolve().parent.is_dir():
         raise UsageProblem(f"{evaluation_file.parent}: folder does not exist", fix="create it or choose another path")
-    missing = sorted(i for i in ids if not (archive.stories_dir / f"{i}.md").is_file())
+    missing = sorted(i for i in ids if not story_path(archive, i).is_file())
     if missing:
         raise UsageProblem(f"no story '{missing[0]}'", fix="check the id with 'counterbrief show'")
     options = Options(include_synthetic=include_synthetic, only_ids=list(ids))

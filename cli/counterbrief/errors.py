@@ -36,6 +36,40 @@ class UsageProblem(CounterbriefError):
     exit_code = 2
 
 
+class IndexUnreadable(CounterbriefError):
+    """A file of the search index cannot be read: the caller rebuilds the index and asks again."""
+
+
+def disk_full(e: BaseException) -> bool:
+    import errno
+
+    return isinstance(e, OSError) and e.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+
+
+# Modules that read the search index: an exception raised inside one of them is damage, not a bug.
+_READERS = ("whoosh", "counterbrief.facets", "counterbrief.schema")
+
+
+def is_damage(e: BaseException) -> bool:
+    """Did this exception come from reading a damaged search index (a whoosh file, a column,
+    stored fields, ``redact.bin``)? The caller then rebuilds the index and asks again.
+
+    Damaged files fail in many ways (struct errors, bad offsets, None lengths, mmap of an empty
+    file): any exception raised while inside a module that reads the index counts. Kept here,
+    without whoosh, so that a command can judge an error before it has imported the index.
+    """
+    if isinstance(e, IndexUnreadable):
+        return True
+    if isinstance(e, CounterbriefError) or disk_full(e) or not isinstance(e, Exception):
+        return False
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__", "").startswith(_READERS):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 @dataclass
 class Problem:
     """One finding of ``check``: an error or a warning about one file."""

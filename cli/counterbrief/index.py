@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import load
-from .errors import Problem
+from .errors import CounterbriefError, IndexUnreadable, Problem, disk_full as _disk_full
 from .facets import write_facet_cache
 from .model import HIDDEN_STATUSES, Archive, Theme
 from .schema import _schema, story_document
 from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
                     why_unusable, write_stat)
-from .redact import ArchiveRedaction, Redactor, Unreadable, declared_names, index_key, redact_story, stored_redaction
+from .redact import (ArchiveRedaction, Redactor, Unreadable, declared_names, index_key, key_check, redact_story,
+                     stored_redaction)
 
 Progress = Optional[Callable[[int, int, str], None]]   # (done, total, phase: checking, indexing, saving, saved)
 Notice = Optional[Callable[[str], None]]           # one line for the user (stderr)
@@ -40,13 +41,37 @@ def _file_stat(path: Path) -> Optional[tuple]:
         return None
 
 
-def _hash(path: Path) -> bytes:
-    import hashlib
+def _hash(path: Path, root: Optional[Path] = None) -> bytes:
+    # Streamed, and never past the snapshot limit: a 4 GB file no story uses costs one stat.
+    return load.hash_file(path, load.MAX_SNAPSHOT_BYTES, root)
 
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":   # no harmless probe of a process there: keep its folder
+        return True
     try:
-        return hashlib.sha1(path.read_bytes()).digest()
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
     except OSError:
-        return b""
+        return True
+    return True
+
+
+def _watched(snapshot: str) -> bool:
+    """Is this snapshot path one the freshness scan lists (a file directly in sources/)?"""
+    name = snapshot[len("sources/"):] if snapshot.startswith("sources/") else ""
+    return bool(name) and "/" not in name and name not in (".", "..")
+
+
+def _snapshot_of(path: Path, root: Path) -> str:
+    """The snapshot path a failed story names, if it can be read that far ("" otherwise)."""
+    try:
+        source = load.parse_story_file(path, "", root).data.get("source")
+    except CounterbriefError:
+        return ""
+    snapshot = source.get("snapshot") if isinstance(source, dict) else None
+    return snapshot if isinstance(snapshot, str) else ""
 
 
 PARALLEL_CHECK_FROM = 2000
@@ -102,6 +127,7 @@ class Manifest:
     stat: dict[str, tuple] = field(default_factory=dict)     # rel -> (size, mtime_ns), compared as a whole
     hashes: dict[str, bytes] = field(default_factory=dict)   # rel -> sha1 digest, to tell a touch from an edit
     stories: dict[str, tuple] = field(default_factory=dict)  # rel -> (id, ok, snapshot, names as keyed hashes)
+    # (a failed story has, instead of its id, the file of the story whose id it repeated, or "")
     unreadable_lists: dict[str, str] = field(default_factory=dict)   # rel -> why its redact list cannot be read
 
     @classmethod
@@ -125,12 +151,13 @@ class Manifest:
         # The archive's protected names (hashed) and the stories whose list cannot be read, apart:
         # every command reads this small file, never the whole manifest, to redact its output.
         write_atomic(folder / "redact.bin", marshal.dumps(
-            (SCHEMA_VERSION, sorted(self.redact_entries()), sorted(self.unreadable().items()))))
+            (SCHEMA_VERSION, sorted(self.redact_entries()), sorted(self.unreadable().items()),
+             key_check(index_key(folder.parent)))))
         write_stat(folder, self.stat)
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
         self.stat[rel] = stat
-        self.hashes[rel] = _hash(root / rel)
+        self.hashes[rel] = _hash(root / rel, root)
 
     def forget(self, rel: str) -> None:
         self.stat.pop(rel, None)
@@ -242,25 +269,42 @@ class Index:
             folder = self._current()
             if not rebuild and not self._stale(folder, scan):
                 return IndexReport(total=-1)
-            self.vocabulary()   # an unusable vocabulary stops here, before anything is written
-            if rebuild or folder is None:
-                return self._rebuild(scan, progress)
-            manifest = Manifest.read(folder, self._table.stat if self._table else None)
-            if manifest is None:
-                self.notice(f"{self.home}: {why_unusable(folder)}; rebuilding it")
-                return self._rebuild(scan, progress)
+            self._sweep_dead(keep=folder)
             try:
-                return self._update(folder, manifest, scan, progress)
-            except Exception:  # noqa: BLE001 - a damaged index is rebuilt, never a dead end
-                self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
-                return self._rebuild(scan, progress)
+                self.vocabulary()   # an unusable vocabulary stops here, before anything is written
+                if rebuild or folder is None:
+                    return self._rebuild(scan, progress)
+                manifest = Manifest.read(folder, self._table.stat if self._table else None)
+                if manifest is None:
+                    self.notice(f"{self.home}: {why_unusable(folder)}; rebuilding it")
+                    return self._rebuild(scan, progress)
+                try:
+                    return self._update(folder, manifest, scan, progress)
+                except Exception as e:  # noqa: BLE001 - a damaged index is rebuilt, never a dead end
+                    if _disk_full(e):
+                        raise
+                    self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
+                    return self._rebuild(scan, progress)
+            except OSError as e:
+                if _disk_full(e):
+                    raise CounterbriefError(f"disk full: the search index cannot be written in {self.home}",
+                                            fix="free some space on that disk and run the command again; "
+                                                "the index as it was is kept") from None
+                raise
 
     def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
-        from whoosh import index
-
         name = f"index-{os.getpid()}-{os.urandom(4).hex()}"
         folder = self.home / name
         folder.mkdir(parents=True)
+        try:
+            return self._build_in(folder, name, scan, progress)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)   # a failed build leaves nothing behind (a full disk)
+            raise
+
+    def _build_in(self, folder: Path, name: str, scan: dict, progress: Progress) -> IndexReport:
+        from whoosh import index
+
         ix = index.create_in(str(folder), _schema())
         manifest = Manifest()
         paths = sorted(rel for rel in scan if rel.startswith("stories/"))
@@ -274,6 +318,8 @@ class Index:
         # The switch: one atomic rename; until then readers use the old index.
         tmp = self.home / f".current.{os.getpid()}"
         tmp.write_text(name, encoding="utf-8")
+        if (self.home / "current").is_dir() and not (self.home / "current").is_symlink():
+            shutil.rmtree(self.home / "current")   # a damaged home: `current` must be the file that names the index
         os.replace(tmp, self.home / "current")
         self._sweep(keep=folder)
         return report
@@ -284,13 +330,27 @@ class Index:
             if folder != keep:
                 shutil.rmtree(folder, ignore_errors=True)
 
+    def _sweep_dead(self, keep: Optional[Path]) -> None:
+        """Under the lock, before any write: remove what killed builds left (their folders and the
+        half-made name of ``current``). A folder is named after the process that builds it, and
+        only one whose process is gone is removed, so a build in progress is never touched."""
+        for path in [*self.home.glob("index-*"), *self.home.glob(".current.*")]:
+            if path == keep:
+                continue
+            pid = path.name.split("-")[1] if path.name.startswith("index-") else path.name.rsplit(".", 1)[-1]
+            if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+
     def _update(self, folder: Path, manifest: Manifest, scan: dict, progress: Progress) -> IndexReport:
         from whoosh import index
 
         changed = set()
         for rel, stat in scan.items():
             if manifest.stat.get(rel) != stat:
-                digest = _hash(self.archive.root / rel)
+                digest = _hash(self.archive.root / rel, self.archive.root)
                 if manifest.hashes.get(rel) == digest:
                     manifest.stat[rel] = stat      # touched, not changed
                 else:
@@ -304,10 +364,14 @@ class Index:
             return self._rebuild(scan, progress)
         stories = {rel for rel in changed | removed if rel.startswith("stories/")}
         touched_sources = {rel for rel in changed | removed if rel.startswith("sources/")}
-        # Stories quoting a changed source are checked again; so is every story that failed, since
-        # what it lacked (a source, a unique id) may be what just changed. Failed stories are few.
-        stories |= {rel for rel, (_, ok, snapshot, _) in manifest.stories.items()
-                    if rel in scan and (snapshot in touched_sources or not ok)}
+        # Stories quoting a changed source are checked again. A story that failed is checked again
+        # only when what it failed on may have changed: its file, its snapshot (appeared, changed,
+        # gone), or the story whose id it repeated. One whose snapshot is not a file the scan
+        # watches, or which could not be read far enough to say, is checked every time.
+        edited = set(stories)
+        stories |= {rel for rel, (clash, ok, snapshot, _) in manifest.stories.items()
+                    if rel in scan and (snapshot in touched_sources
+                                        or not ok and (clash in edited or not _watched(snapshot)))}
         ix = index.open_dir(str(folder))
         before_redact = manifest.redact_entries()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)
@@ -342,15 +406,18 @@ class Index:
                     step(n, steps)
         # Duplicate ids, in file order, against the stories already indexed and kept.
         ids = {sid: rel for rel, (sid, ok, _, _) in manifest.stories.items() if ok and rel not in paths and sid}
+        failed_on: dict[str, tuple[str, str]] = {}   # rel -> (the story it clashed with, its snapshot)
         for rel in todo:
             story, problems = parsed[rel]
             if story is None:
+                failed_on[rel] = ("", _snapshot_of(self.archive.root / rel, self.archive.root))
                 continue
             other = ids.setdefault(story.id, rel)
             if other != rel:
                 problems = problems + [Problem(rel, story.lines.get("id"), f"duplicate id '{story.id}', also used by "
                                                f"{other}; give each story its own id")]
                 parsed[rel] = (None, problems)
+                failed_on[rel] = (other, story.source.get("snapshot", ""))
         # Redaction is archive-wide: the names of every story, kept or changed, as keyed hashes. A
         # story whose list cannot be read keeps the names it had and is marked: outputs are refused.
         key = index_key(self.home)
@@ -363,8 +430,9 @@ class Index:
             except Unreadable as e:
                 manifest.unreadable_lists[rel] = str(e)
                 entries = before[3] if before else ()
+            clash, snapshot = failed_on.get(rel, ("", ""))
             manifest.stories[rel] = ((story.id, True, story.source.get("snapshot", ""), entries)
-                                     if story else ("", False, "", entries))
+                                     if story else (clash, False, snapshot, entries))
         for rel in paths:
             if rel not in scan:
                 manifest.stories.pop(rel, None)
@@ -442,7 +510,12 @@ class Index:
         if folder is None:
             return ArchiveRedaction(Redactor.from_hashes(key, ()), {})
         self._note_read(folder)
-        return stored_redaction(folder, key)
+        stored = stored_redaction(folder, key)
+        if str(folder / "redact.bin") in stored.unreadable:
+            # Without the list nothing may be shown: fail closed; the caller rebuilds the index.
+            raise IndexUnreadable("the search index's list of protected names is missing or damaged",
+                                  folder / "redact.bin", fix="run 'counterbrief index --rebuild'")
+        return stored
 
     def redactor(self) -> Redactor:
         """The redactor every output goes through; one error instead if a redact list cannot be read."""

@@ -5,7 +5,10 @@ Nothing here judges a story beyond "can it be read"; validate.py does the rest.
 from __future__ import annotations
 
 import datetime as _dt
+import errno
 import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -133,26 +136,99 @@ def _same(a: Path, b: Path) -> bool:
 
 
 def story_paths(archive: Archive) -> list[Path]:
-    """Every story file, sorted so output and problem order never depend on the file system."""
+    """Every entry of stories/ named *.md, sorted so output and problem order never depend on the file system.
+
+    Entries that are not readable stories (folders, FIFOs, devices, links out of the archive or in
+    a loop) are listed too: reading them fails with one line for that entry (``read_text``), so
+    ``check`` reports them and the index skips them with that line.
+    """
     try:
-        return sorted(p for p in archive.stories_dir.iterdir() if p.suffix == ".md" and p.is_file())
-    except FileNotFoundError:
+        with os.scandir(archive.stories_dir) as it:
+            # '.#x.md' is an editor's lock (a dangling link) while x.md is edited, not a story.
+            return sorted(Path(e.path) for e in it if e.name.endswith(".md") and not e.name.startswith(".#"))
+    except OSError:
         return []
+
+
+SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+
+def story_path(archive: Archive, story_id: str) -> Path:
+    """The file of a story id; an id is a slug, so it can name no file outside stories/."""
+    if not SLUG.fullmatch(story_id):
+        raise UsageProblem(f"{story_id[:80]!r} is not a story id", fix="an id is a lowercase slug (a-z, 0-9, hyphens), "
+                           "e.g. 'jordanian-defector-cbs-2017'")
+    return archive.stories_dir / f"{story_id}.md"
 
 
 # --------------------------------------------------------------------------- reading
 
-def read_text(path: Path, limit: int, what: str, shown: str) -> str:
-    """Read a UTF-8 file, refusing files over ``limit`` bytes with a clear error."""
+def inside(path: Path, root: Path) -> bool:
+    """Does ``path``, with every link followed, stay inside ``root`` (an already resolved folder)?"""
     try:
-        size = path.stat().st_size
+        return Path(os.path.realpath(path)).is_relative_to(root)
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+class NotAFile(CounterbriefError):
+    """The entry is no regular file (a folder, FIFO, device, socket, broken link or link loop): it has no content."""
+
+
+def open_regular(path: Path, root: Optional[Path] = None) -> tuple[int, os.stat_result]:
+    """Open a regular file for reading: (fd, its stat). Raises CounterbriefError otherwise.
+
+    Opened without blocking (a FIFO never hangs us) and judged by ``fstat`` of what was opened,
+    so a file swapped after a check is judged as it is. With ``root``, a path that leads (through
+    links) outside it is refused before it is opened: a story or snapshot may be a link, but only
+    to a file inside the archive.
+    """
+    if root is not None and not inside(path, root):
+        if not os.path.islink(path):
+            raise CounterbriefError("outside the archive", fix="copy the file into the archive to use it")
+        raise CounterbriefError("a link to a file outside the archive", fix="copy the file into the archive instead")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise CounterbriefError(f"{what} not found", shown, fix="check the path") from None
-    if size > limit:
-        raise CounterbriefError(
-            f"{what} is {size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit",
-            shown, fix="keep the story short and put long text in its source snapshot")
-    data = path.read_bytes()
+        if os.path.islink(path):
+            raise NotAFile("a broken link", fix="replace the link by the file, or remove it") from None
+        raise CounterbriefError("not found", fix="check the path") from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise NotAFile("a link loop", fix="replace the link by the file, or remove it") from None
+        if e.errno == errno.ENAMETOOLONG:
+            raise CounterbriefError("a path too long for the file system", fix="use a shorter name") from None
+        raise CounterbriefError(f"cannot be read ({e.strerror})", fix="check the file and its permissions") from None
+    except ValueError:   # a NUL in the path
+        raise CounterbriefError("a path with a NUL character", fix="use a plain file name") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else \
+            "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket"
+        raise NotAFile(f"{kind}, not a regular file", fix="only regular files are read; move it out")
+    return fd, st
+
+
+def read_text(path: Path, limit: int, what: str, shown: str, root: Optional[Path] = None) -> str:
+    """Read a UTF-8 regular file, refusing anything else and files over ``limit`` bytes with a clear error.
+
+    With ``root``, the file (links followed) must be inside that folder.
+    """
+    try:
+        fd, st = open_regular(path, root)
+    except CounterbriefError as e:
+        raise CounterbriefError(f"{what} is {e.problem}" if e.problem != "not found" else f"{what} not found",
+                                shown, fix=e.fix) from None
+    fix = ("keep the story short and put long text in its source snapshot" if what == "story"
+           else "keep only the part of the text that is needed")
+    with os.fdopen(fd, "rb") as f:
+        if st.st_size > limit:
+            raise CounterbriefError(f"{what} is {st.st_size / 1e6:.1f} MB, over the {limit / 1e6:g} MB limit",
+                                    shown, fix=fix)
+        data = f.read(limit + 1)   # the size may have grown since fstat: never read more than the limit
+    if len(data) > limit:
+        raise CounterbriefError(f"{what} is over the {limit / 1e6:g} MB limit", shown, fix=fix)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -161,6 +237,33 @@ def read_text(path: Path, limit: int, what: str, shown: str) -> str:
         line = data[: e.start].count(b"\n") + 1
         raise CounterbriefError(f"not UTF-8 text (byte 0x{data[e.start]:02x})", shown, line,
                                 fix="re-save the file as UTF-8") from None
+
+
+def hash_file(path: Path, limit: int, root: Optional[Path] = None) -> bytes:
+    """A digest that tells an edit from a touch, read in chunks; never more than ``limit`` bytes read.
+
+    A file over ``limit`` is summarised by its size alone: nothing can use it while it stays that
+    big, and it becomes usable only by shrinking, which changes its size. What is not a readable
+    regular file (inside ``root``) gives a fixed digest of why.
+    """
+    import hashlib
+
+    try:
+        fd, st = open_regular(path, root)
+    except CounterbriefError as e:
+        return b"unreadable:" + e.problem.encode()
+    with os.fdopen(fd, "rb") as f:
+        if st.st_size > limit:
+            return b"size:%d" % st.st_size
+        digest = hashlib.sha1()
+        left = limit + 1
+        while left > 0:
+            chunk = f.read(min(1 << 20, left))
+            if not chunk:
+                break
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.digest()
 
 
 @dataclass
@@ -198,9 +301,14 @@ def load_yaml(text: str, shown: str, first_line: int = 1) -> tuple[Any, dict[str
     """Parse YAML, returning the data and the file line of every field path (``quotes.0.text``)."""
     import yaml
 
+    if "&" in text:   # an alias needs an anchor: no '&', no alias to expand (and no second parse)
+        _refuse_anchors(text, shown, first_line)
     loader = _loader()(text)
+    node = None
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_shape(node, shown, first_line)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -217,12 +325,90 @@ def load_yaml(text: str, shown: str, first_line: int = 1) -> tuple[Any, dict[str
                                 fix="check the indentation, colons and quoting on this line") from None
     except yaml.YAMLError as e:
         raise CounterbriefError(f"bad YAML: {e}", shown, fix="check the file's YAML syntax") from None
+    except (ValueError, OverflowError) as e:   # a value YAML recognises but Python cannot build
+        line = _unbuildable_line(loader, node) if node is not None else None
+        raise CounterbriefError(f"bad YAML: a value cannot be read ({str(e).split(';')[0]})", shown,
+                                line + first_line if line is not None else None,
+                                fix="quote it to keep it as text, e.g. '2016-13-01', or correct it") from None
+    except RecursionError:   # the pure-Python composer recurses once per level
+        raise CounterbriefError(f"bad YAML: nested more than {MAX_YAML_DEPTH} levels deep", shown, first_line,
+                                fix=_DEPTH_FIX) from None
     finally:
         loader.dispose()
     lines: dict[str, int] = {}
     if node is not None:
         _mark_lines(node, "", lines, first_line, shown)
     return _plain(data), lines
+
+
+# Counterbrief's files nest four levels at most (quotes.0.themes.0); the bound keeps every later
+# walk (construction, line marks, the schema) far from Python's recursion limit.
+MAX_YAML_DEPTH = 32
+_DEPTH_FIX = "story, recipe and vocabulary fields nest a few levels at most; remove the extra brackets or indentation"
+
+
+def _refuse_anchors(text: str, shown: str, first_line: int) -> None:
+    """Refuse YAML anchors and aliases, before anything is built from them.
+
+    No counterbrief file needs them, and an alias of an alias of a list is how a few hundred
+    bytes expand into gigabytes ("billion laughs"). Reading the events costs one parse, without
+    expansion; only texts with an '&' are read this way.
+    """
+    import yaml
+
+    loader = _loader()(text)
+    try:
+        while loader.check_event():
+            event = loader.get_event()
+            anchor = getattr(event, "anchor", None)
+            if isinstance(event, yaml.AliasEvent) or anchor is not None:
+                what = f"alias *{anchor}" if isinstance(event, yaml.AliasEvent) else f"anchor &{anchor}"
+                raise CounterbriefError(f"YAML {what} is not allowed", shown, event.start_mark.line + first_line,
+                                        fix="write the value out in full; counterbrief files use no anchors or aliases")
+    except yaml.YAMLError:
+        return   # the real parse below reports it with its line
+    finally:
+        loader.dispose()
+
+
+def _unbuildable_line(loader, root) -> Optional[int]:
+    """The line of the first scalar that cannot be built (a date 2016-13-01, an integer of 5,000 digits)."""
+    import yaml
+
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                loader.construct_object(node)
+            except (ValueError, OverflowError, yaml.YAMLError):
+                return node.start_mark.line
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return None
+
+
+def _check_shape(root, shown: str, first_line: int) -> None:
+    """Refuse nesting deeper than MAX_YAML_DEPTH and any node reached twice (an alias), without recursion."""
+    import yaml
+
+    seen: set[int] = set()
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if id(node) in seen:
+            raise CounterbriefError("YAML alias is not allowed", shown, node.start_mark.line + first_line,
+                                    fix="write the value out in full; counterbrief files use no anchors or aliases")
+        seen.add(id(node))
+        if depth > MAX_YAML_DEPTH:
+            raise CounterbriefError(f"bad YAML: nested more than {MAX_YAML_DEPTH} levels deep", shown,
+                                    node.start_mark.line + first_line, fix=_DEPTH_FIX)
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, depth + 1) for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, depth + 1) for n in node.value)
 
 
 def _mark_lines(node, prefix: str, out: dict[str, int], first_line: int, shown: str = "") -> None:
@@ -256,8 +442,9 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def parse_story_file(path: Path, shown: str) -> Parsed:
-    text = read_text(path, MAX_STORY_BYTES, "story", shown)
+def parse_story_file(path: Path, shown: str, root: Optional[Path] = None) -> Parsed:
+    """A story file's fields and body; with ``root``, only a file inside that folder is read."""
+    text = read_text(path, MAX_STORY_BYTES, "story", shown, root)
     front, body, _ = split_front_matter(text, shown)
     data, lines = load_yaml(front, shown, first_line=2)
     if not isinstance(data, dict):
@@ -276,19 +463,34 @@ def load_yaml_file(path: Path, shown: str, limit: int = MAX_STORY_BYTES) -> tupl
 def scan_archive(archive: Archive) -> dict[str, tuple[int, int]]:
     """(size, mtime_ns) of every file the search index depends on, by archive-relative path."""
     found: dict[str, tuple[int, int]] = {}
+    root = archive.root
     for sub, suffix in (("stories", ".md"), ("sources", "")):
         try:
             with os.scandir(archive.root / sub) as it:
                 for entry in it:
-                    if entry.name.endswith(suffix) and entry.is_file():
-                        st = entry.stat()
-                        found[sub + "/" + entry.name] = (st.st_size, st.st_mtime_ns)
-        except FileNotFoundError:
+                    if not entry.name.endswith(suffix) or entry.name.startswith(".#"):
+                        continue
+                    # Only stat calls: nothing is opened (a FIFO would block) and a link is followed
+                    # only to a file inside the archive; otherwise the link itself is recorded, and
+                    # reading the entry is refused with one line (``read_text``).
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if stat.S_ISLNK(st.st_mode) and inside(Path(entry.path), root):
+                        try:
+                            st = os.stat(entry.path)
+                        except OSError:
+                            pass   # a loop or a broken link: the link's own stat stands
+                    elif sub == "sources" and stat.S_ISDIR(st.st_mode):
+                        continue
+                    found[sub + "/" + entry.name] = (st.st_size, st.st_mtime_ns)
+        except OSError:   # missing, not a folder, a link loop: nothing in it can be read either
             pass
     for name in ("vocabulary.yml", MARKER):   # the marker's settings decide which stories pass check
         try:
             st = (archive.root / name).stat()
             found[name] = (st.st_size, st.st_mtime_ns)
-        except FileNotFoundError:
+        except OSError:   # missing, or a link loop: reading it says so
             pass
     return found

@@ -108,9 +108,9 @@ class Archive:
 
     def rel(self, path: Path) -> str:
         """A path as the user should read it: relative to the archive when inside it."""
-        try:
-            return str(path.resolve().relative_to(self.root.resolve()))
-        except ValueError:
+        try:   # the folder is resolved, not the file: a link is named as it is, never as its target
+            return str((path.parent.resolve() / path.name).relative_to(self.root.resolve()))
+        except (ValueError, OSError, RuntimeError):
             return str(path)
 
 

@@ -35,8 +35,8 @@ def load_recipe(path: Path, vocabulary: dict[str, Theme]) -> Recipe:
     shown = str(path)
     if not path.is_file():
         raise CounterbriefError("recipe not found", shown, fix="give the path of a recipe .yml file")
+    data, lines = load.load_yaml_file(path, shown)   # first: it refuses a file over the size limit
     raw = path.read_bytes()
-    data, lines = load.load_yaml_file(path, shown)
 
     def fail(key: str, problem: str, fix: str):
         raise CounterbriefError(problem, shown, lines.get(key), fix)

@@ -432,11 +432,16 @@ def _names_of(value) -> list[str]:
 
 def _lines(path: Path) -> Iterable[str]:
     """The file's lines, decoded as best can be, up to the scan limit (Unreadable beyond it)."""
+    from . import load
+    from .errors import CounterbriefError
+
     try:
-        f = open(path, "rb")
-    except OSError as e:
-        raise Unreadable(e.strerror or str(e)) from None
-    with f:
+        fd, _ = load.open_regular(path)   # never blocks on a FIFO
+    except load.NotAFile:
+        return   # a folder, FIFO, device or dangling link holds no list
+    except CounterbriefError as e:
+        raise Unreadable(e.problem) from None
+    with os.fdopen(fd, "rb") as f:
         head = f.read(4)
         f.seek(0)
         if head[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(head) == 4 and (head[1] == 0 or head[0] == 0)):
@@ -639,6 +644,12 @@ def index_key(home: Path) -> bytes:
     return key
 
 
+def key_check(key: bytes) -> bytes:
+    """Which key redact.bin's hashes were made with, stored beside them: with a lost or damaged
+    redact.key every protected name would go unrecognised (and be shown); the index is rebuilt."""
+    return hashlib.blake2b(b"counterbrief redact.bin", key=key, digest_size=8).digest()
+
+
 def stored_redaction(folder: Path, key: bytes) -> ArchiveRedaction:
     """The protected names an index folder holds (``redact.bin``, keyed hashes), and the stories
     whose list could not be read. A missing or damaged file fails closed."""
@@ -647,9 +658,11 @@ def stored_redaction(folder: Path, key: bytes) -> ArchiveRedaction:
     from .state import SCHEMA_VERSION
 
     try:
-        version, entries, unreadable = marshal.loads((folder / "redact.bin").read_bytes())
+        version, entries, unreadable, check = marshal.loads((folder / "redact.bin").read_bytes())
         if version != SCHEMA_VERSION:
             raise ValueError("another version")
+        if check != key_check(key):   # redact.key lost or damaged: the hashes would match no name any more
+            raise ValueError("made with another key")
         return ArchiveRedaction(Redactor.from_hashes(key, [tuple(e) for e in entries]), dict(unreadable))
     except (OSError, ValueError, EOFError, TypeError):
         return ArchiveRedaction(Redactor.from_hashes(key, ()), {

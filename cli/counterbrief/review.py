@@ -63,7 +63,7 @@ def queue(archive: Archive, vocabulary) -> dict[str, Any]:
     for path in paths:
         shown = archive.rel(path)
         try:
-            data = load.parse_story_file(path, shown).data
+            data = load.parse_story_file(path, shown, archive.root).data   # never a file outside the archive
             status = data.get("status")
         except CounterbriefError:
             data, status = {}, None
@@ -110,9 +110,10 @@ def _decide_locked(archive: Archive, path: Path, decision: str, by: str, reason:
     from .write import write_atomic
 
     shown = archive.rel(path)
+    # unreadable YAML, a link out of the archive, a FIFO, over 1 MB: its one-line error, nothing read or written
+    parsed = load.parse_story_file(path, shown, archive.root)
     raw = path.read_bytes()
     bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
-    parsed = load.parse_story_file(path, shown)   # unreadable YAML: its one-line error, nothing written
     data, lines = parsed.data, parsed.lines
     status, current_sensitivity = data.get("status"), data.get("sensitivity")
     review = data.get("review") if isinstance(data.get("review"), list) else []

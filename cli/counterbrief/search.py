@@ -52,8 +52,44 @@ _FIELD = re.compile(r'(?<![\w"])(\w+):')
 _TOKEN = re.compile(r'"[^"]*"|\S+')
 
 
+# Bounds on a query's size: whoosh's parser recurses once per parenthesis and "did you mean"
+# costs ~20 ms a word on a large index, so an unbounded query could take minutes or overflow.
+MAX_QUERY_CHARS = 5000
+MAX_QUERY_TERMS = 200
+MAX_QUERY_DEPTH = 20
+MAX_WILDCARDS = 3
+SUGGEST_WORDS = 5        # "did you mean" looks at the first few unknown words only
+
+
 def check_query(q: str) -> None:
-    """Refuse what whoosh would silently guess at: unclosed phrases and ranges, lone operators."""
+    """Refuse what whoosh would silently guess at (unclosed phrases and ranges, lone operators),
+    and queries too large to answer in bounded time."""
+    depth = deepest = 0
+    for c in re.sub(r'"[^"]*"', "", q):
+        depth += (c == "(") - (c == ")")
+        deepest = max(deepest, depth)
+    if deepest > MAX_QUERY_DEPTH:
+        raise UsageProblem(f"parentheses nested {deepest} deep in the query, over the limit of {MAX_QUERY_DEPTH}",
+                           fix="remove the extra parentheses")
+    if len(q) > MAX_QUERY_CHARS:
+        raise UsageProblem(f"the query is {len(q)} characters long, over the limit of {MAX_QUERY_CHARS}",
+                           fix="search for fewer words; use --theme and the other filters to narrow")
+    tokens = _TOKEN.findall(q)
+    terms = sum(1 for w in tokens if w not in ("AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"))
+    if terms > MAX_QUERY_TERMS:
+        raise UsageProblem(f"the query has {terms} words, over the limit of {MAX_QUERY_TERMS}",
+                           fix="search for fewer words; use --theme and the other filters to narrow")
+    # A wildcard word is expanded to every indexed word it matches, in every field: '*a*' alone
+    # matches most of the index, and a few of them took seconds and hundreds of MB.
+    wild = [w.split(":", 1)[-1].strip("()") for w in tokens if not w.startswith('"') and ("*" in w or "?" in w)]
+    wild = [w for w in wild if w != "*" or q.strip() != "*"]
+    if len(wild) > MAX_WILDCARDS:
+        raise UsageProblem(f"the query has {len(wild)} wildcard words, over the limit of {MAX_WILDCARDS}",
+                           fix="spell out the other words, or search for them one at a time")
+    short = next((w for w in wild if len(re.sub(r"[*?]", "", w)) < 2), None)
+    if short is not None:
+        raise UsageProblem(f"wildcard '{short}' in query {q!r} matches almost every word",
+                           fix="give at least two letters with it, e.g. exec*")
     if q.count('"') % 2:
         raise UsageProblem(f"unclosed phrase in query {q!r}", fix='close it with a second "')
     if q.count("[") != q.count("]") or q.count("{") != q.count("}"):
@@ -163,7 +199,12 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
     if qstring in ("", "*"):
         q = wq.Every()
     else:
-        q = _parser(searcher.schema).parse(expand_synonyms(qstring, vocabulary))
+        try:
+            q = _parser(searcher.schema).parse(expand_synonyms(qstring, vocabulary))
+        except (RecursionError, MemoryError):
+            searcher.close()
+            raise UsageProblem(f"query {raw[:60]!r}... is too complex to parse",
+                               fix="use fewer parentheses and operators") from None
         if q is wq.NullQuery:
             raise UsageProblem(f"query {raw!r} has no words to search for", fix="give a word, a phrase or a filter")
     filt = _filters(req)
@@ -273,15 +314,18 @@ def _suggest(searcher, schema, raw: str) -> Optional[str]:
     reader = searcher.reader()
     changed = False
     out = []
+    looked = 0
     for tok in _TOKEN.findall(raw):
         word = tok.lower()
-        if tok in ("AND", "OR", "NOT") or ":" in tok or tok.startswith('"') or not re.fullmatch(r"\w+", tok):
+        if tok in ("AND", "OR", "NOT") or ":" in tok or tok.startswith('"') or not re.fullmatch(r"\w{1,40}", tok) \
+                or looked >= SUGGEST_WORDS:
             out.append(tok)
             continue
         analysed = {name: [t.text for t in schema[name].analyzer(word)] for name in TEXT_FIELDS}
         if any(reader.doc_frequency(name, t) for name, terms in analysed.items() for t in terms):
             out.append(tok)
             continue
+        looked += 1
         best = None   # (document frequency, field, corrected term)
         for name, terms in analysed.items():
             for term in searcher.corrector(name).suggest(terms[0], limit=1, maxdist=2) if terms else []:

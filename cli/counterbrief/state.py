@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -18,7 +19,8 @@ from typing import Optional
 from .load import scan_archive
 from .model import Archive
 
-SCHEMA_VERSION = 14
+INDEX_NAME = re.compile(r"index-[0-9]+-[0-9a-f]+")   # index-PID-RANDOM: the process that builds it
+SCHEMA_VERSION = 15   # 15: redact.bin records which key its hashes were made with
 
 
 def index_home(archive: Archive) -> Path:
@@ -39,10 +41,12 @@ def current_folder(home: Path) -> Optional[Path]:
     """The live index folder named by ``home/current``, or None."""
     try:
         name = (home / "current").read_text(encoding="utf-8").strip()
-    except OSError:
+    except (OSError, ValueError):   # missing, or damaged into bytes that are not text
+        return None
+    if not INDEX_NAME.fullmatch(name):   # only ever one of our folders, never a path elsewhere
         return None
     folder = home / name
-    return folder if name and folder.is_dir() else None
+    return folder if folder.is_dir() else None
 
 
 def read_stat(folder: Path) -> Optional[dict]:

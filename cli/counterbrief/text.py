@@ -14,8 +14,33 @@ _QUOTES = str.maketrans({
 _SPACE = re.compile(r"\s+")
 
 
+# Every run of white space but a single plain space: the same result as replacing every run,
+# without rewriting the millions of single spaces of a long snapshot.
+_QUOTE_PAIRS = tuple((chr(k), v) for k, v in _QUOTES.items())
+_SPACE_RUN = re.compile(r"\s{2,}|[^\S ]")
+NORMALISE_CHUNK = 1 << 20
+
+
 def normalise(text: str) -> str:
-    return _SPACE.sub(" ", text.translate(_QUOTES)).strip()
+    """Typographic quotes made straight and every run of white space one space, stripped.
+
+    A long text (a 20 MB snapshot) is done a chunk at a time: one pass over the whole held a
+    quarter of a gigabyte of pieces at once.
+    """
+    out = []
+    last_space = False
+    for start in range(0, len(text), NORMALISE_CHUNK):
+        piece = text[start:start + NORMALISE_CHUNK]
+        for typographic, straight in _QUOTE_PAIRS:   # str.replace: far quicker than translate on long text
+            if typographic in piece:
+                piece = piece.replace(typographic, straight)
+        piece = _SPACE_RUN.sub(" ", piece)
+        if last_space and piece.startswith(" "):   # a run of white space across two chunks is one space
+            piece = piece[1:]
+        if piece:
+            out.append(piece)
+            last_space = piece.endswith(" ")
+    return "".join(out).strip()
 
 
 def find_verbatim(quote: str, snapshot_normalised: str) -> bool:
@@ -28,6 +53,60 @@ def find_verbatim(quote: str, snapshot_normalised: str) -> bool:
     first = q[0]
     swapped = first.lower() if first.isupper() else first.upper()
     return swapped != first and (swapped + q[1:]) in snapshot_normalised
+
+
+PLAIN_SEARCH_BELOW = 2_000_000   # quotes x snapshot characters: below it, one search per quote is quicker
+
+
+def find_all_verbatim(quotes: list[str], snapshot_normalised: str) -> list[bool]:
+    """``find_verbatim`` for many quotes at once, in one pass over the snapshot.
+
+    A quote at a time costs a scan of the snapshot per quote (2,000 quotes against 20 MB took
+    32 s); an Aho-Corasick automaton over every quote (both cases of its first letter) finds them
+    all in one scan. Small jobs keep the plain search, which needs no automaton.
+    """
+    variants: list[tuple[str, ...]] = []
+    for quote in quotes:
+        q = normalise(quote)
+        if not q:
+            variants.append(())
+            continue
+        first = q[0]
+        swapped = first.lower() if first.isupper() else first.upper()
+        variants.append((q,) if swapped == first else (q, swapped + q[1:]))
+    if len(quotes) * len(snapshot_normalised) < PLAIN_SEARCH_BELOW:
+        return [any(v in snapshot_normalised for v in vs) for vs in variants]
+    import ahocorasick
+
+    keys = sorted({v for vs in variants for v in vs})
+    if not keys:
+        return [False] * len(quotes)
+    found = bytearray(len(keys))
+    pending = list(range(len(keys)))
+    # Every match is reported, overlapping ones too: quotes that are suffixes of each other on a
+    # repetitive text could report many per character. So the matches looked at in one scan are
+    # bounded; when the bound is reached, the scan starts again with only the quotes not yet
+    # found (each such round has found at least one), usually none of which match at all.
+    while pending:
+        automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+        for n in pending:
+            automaton.add_word(keys[n], n)
+        automaton.make_automaton()
+        left, budget = len(pending), len(snapshot_normalised) + 100_000
+        for _, n in automaton.iter(snapshot_normalised):
+            if not found[n]:
+                found[n] = 1
+                left -= 1
+                if not left:
+                    break
+            budget -= 1
+            if not budget:
+                break
+        if budget:
+            break
+        pending = [n for n in pending if not found[n]]
+    index = {key: n for n, key in enumerate(keys)}
+    return [any(found[index[v]] for v in vs) for vs in variants]
 
 
 def citation(source: dict) -> str:

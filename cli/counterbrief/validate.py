@@ -11,7 +11,7 @@ from . import load
 from .errors import CounterbriefError, Problem
 from .model import DECISIONS, SENSITIVITIES, STATUSES, Archive, Quote, Story, Theme, approvers
 from .redact import Redactor, name_words, read_archive
-from .text import find_verbatim, normalise
+from .text import find_all_verbatim, normalise
 
 ISO_639_1 = set("""aa ab ae af ak am an ar as av ay az ba be bg bh bi bm bn bo br bs ca ce ch co cr cs cu cv cy
 da de dv dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig
@@ -204,30 +204,59 @@ class Loaded:
 
 
 class SnapshotCache:
-    """Normalised snapshot texts, read once per run however many stories share them."""
+    """Normalised snapshot texts, read once per run however many stories share them.
 
-    def __init__(self, archive: Archive):
+    At most ``budget`` characters of text are kept (the most recently used snapshots): fifty
+    stories with fifty 20 MB snapshots must not hold a gigabyte. Stories are checked in file
+    order, and stories that share a snapshot are usually neighbours.
+    """
+
+    def __init__(self, archive: Archive, budget: int = 3 * load.MAX_SNAPSHOT_BYTES):
         self.archive = archive
-        self._texts: dict[Path, tuple[Optional[str], str]] = {}
+        self.budget = budget
+        self._texts: dict[Path, tuple[Optional[str], str]] = {}   # in order of use, oldest first
+        self._held = 0
 
     def get(self, rel: str) -> tuple[Optional[str], str]:
         """(normalised text, "") or (None, why it cannot be used)."""
+        why = _bad_path(rel)
+        if why:
+            return None, f"snapshot path {why}; write a path such as sources/my-source.txt"
         root = self.archive.root.resolve()
-        path = (root / rel).resolve()
+        try:
+            path = (root / rel).resolve()
+        except (OSError, ValueError, RuntimeError):   # e.g. a link loop
+            path = root / rel
         if not path.is_relative_to(root):
             return None, f"snapshot '{rel}' is outside the archive; keep snapshots in sources/"
-        if path not in self._texts:
-            self._texts[path] = self._read(path, rel)
-        return self._texts[path]
+        found = self._texts.pop(path, None)
+        if found is None:
+            found = self._read(path, rel, root)
+            self._held += len(found[0] or "")
+        self._texts[path] = found   # now the most recently used
+        while self._held > self.budget and len(self._texts) > 1:
+            oldest = next(iter(self._texts))
+            self._held -= len(self._texts.pop(oldest)[0] or "")
+        return found
 
     @staticmethod
-    def _read(path: Path, rel: str) -> tuple[Optional[str], str]:
-        if not path.is_file():
-            return None, f"snapshot '{rel}' not found; copy the source text to {rel} or fix source.snapshot"
+    def _read(path: Path, rel: str, root: Path) -> tuple[Optional[str], str]:
         try:
-            return normalise(load.read_text(path, load.MAX_SNAPSHOT_BYTES, "snapshot", rel)), ""
+            return normalise(load.read_text(path, load.MAX_SNAPSHOT_BYTES, "snapshot", rel, root)), ""
         except CounterbriefError as e:
+            if e.problem == "snapshot not found":
+                return None, f"snapshot '{rel}' not found; copy the source text to {rel} or fix source.snapshot"
             return None, f"snapshot '{rel}': {e.problem}" + (f"; {e.fix}" if e.fix else "")
+
+
+def _bad_path(rel: str) -> str:
+    """Why a relative path from a story cannot name a file on any system ("" when it can)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in rel):
+        return f"{rel!r} holds a control character"
+    parts = rel.split("/")
+    if len(rel.encode("utf-8", "surrogatepass")) > 1024 or any(len(p.encode("utf-8", "surrogatepass")) > 255 for p in parts):
+        return f"'{rel[:60]}...' is too long (over 255 bytes in one name)"
+    return ""
 
 
 def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
@@ -238,7 +267,10 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
     """
     shown = archive.rel(path)
     try:
-        parsed = load.parse_story_file(path, shown)
+        # A file of stories/ is read only if it is (or links to) a regular file inside the archive;
+        # a file the user names outside stories/ (check ~/drafts/x.md) is read as given.
+        in_stories = load.inside(path.parent, archive.stories_dir.resolve())
+        parsed = load.parse_story_file(path, shown, archive.root if in_stories else None)
     except CounterbriefError as e:
         return None, [Problem(shown, e.line, e.problem + (f"; {e.fix}" if e.fix else ""))]
     data, lines = parsed.data, parsed.lines
@@ -291,12 +323,13 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
     if snapshot is None:
         err("source.snapshot", why)
     quotes = []
+    verbatim = find_all_verbatim([q["text"] for q in data.get("quotes") or []], snapshot) if snapshot is not None else []
     for i, q in enumerate(data.get("quotes") or []):
         for t in q.get("themes") or []:
             if t not in vocabulary:
                 hint = did_you_mean(t, vocabulary)
                 err(f"quotes.{i}.themes", f"unknown theme '{t}' in quote {i + 1}; " + (hint or "add it to vocabulary.yml"))
-        if snapshot is not None and not find_verbatim(q["text"], snapshot):
+        if snapshot is not None and not verbatim[i]:
             short = q["text"] if len(q["text"]) <= 60 else q["text"][:57] + "..."
             err(f"quotes.{i}.text", f"quote {i + 1} is not verbatim in {data['source']['snapshot']}: \"{short}\"; "
                 "copy it exactly from the snapshot")

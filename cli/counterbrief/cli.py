@@ -331,7 +331,7 @@ def check(ctx, paths, as_json) -> None:
     """
     from . import load
     from .recipe import recipe_problems
-    from .validate import load_archive
+    from .validate import PinnedStories, check_archive
 
     archive = get_archive(ctx)
     only = None
@@ -345,13 +345,13 @@ def check(ctx, paths, as_json) -> None:
                 recipes.append(p)
             else:
                 only.append(p)
-    loaded = load_archive(archive, only=only)
-    # Pinned quotes are judged against the whole archive, even when only some files were named.
-    pool = loaded if only is None or not recipes else load_archive(archive)
-    loaded.problems += recipe_problems(recipes, loaded.vocabulary, archive.rel, pool.by_id(),
+    loaded = check_archive(archive, only=only)
+    # Pinned quotes are judged against the whole archive, even when only some files were named;
+    # only the pinned stories are read.
+    loaded.problems += recipe_problems(recipes, loaded.vocabulary, archive.rel, PinnedStories(archive, loaded.vocabulary),
                                        {p.stem for p in load.story_paths(archive)},
                                        template_dirs=(archive.templates_dir, load.bundled_root() / "templates"))
-    checked = len(only) if only is not None else len(loaded.stories) + loaded.bad_files
+    checked = len(only) if only is not None else loaded.good + loaded.bad_files
     if as_json:
         emit_json({"archive": str(archive.root), "checked": checked, "recipes": len(recipes),
                    "errors": [p.to_json() for p in loaded.errors],

@@ -206,6 +206,8 @@ class Loaded:
 class SnapshotCache:
     """Normalised snapshot texts, read once per run however many stories share them."""
 
+    LIMIT = 256   # the most recently used texts: stories that share a snapshot are usually neighbours
+
     def __init__(self, archive: Archive):
         self.archive = archive
         self._texts: dict[Path, tuple[Optional[str], str]] = {}
@@ -216,9 +218,13 @@ class SnapshotCache:
         path = (root / rel).resolve()
         if not path.is_relative_to(root):
             return None, f"snapshot '{rel}' is outside the archive; keep snapshots in sources/"
-        if path not in self._texts:
-            self._texts[path] = self._read(path, rel)
-        return self._texts[path]
+        found = self._texts.pop(path, None)
+        if found is None:
+            found = self._read(path, rel)
+            if len(self._texts) >= self.LIMIT:   # bounded: a one-source-per-story archive has as many as stories
+                del self._texts[next(iter(self._texts))]
+        self._texts[path] = found   # last = most recently used
+        return found
 
     @staticmethod
     def _read(path: Path, rel: str) -> tuple[Optional[str], str]:
@@ -409,6 +415,90 @@ def _valid_date(value) -> bool:
     except ValueError:
         return False
     return True
+
+
+_CHECK_STATE: dict = {}
+
+
+def _check_init(archive: Archive, vocabulary) -> None:
+    _CHECK_STATE.update(archive=archive, vocabulary=vocabulary, snapshots=SnapshotCache(archive))
+
+
+def _check_one(path: Path) -> tuple:
+    """(problems, ok, the id the file declares): the story itself stays in the worker."""
+    st = _CHECK_STATE
+    seen: dict[str, str] = {}
+    story, problems = check_story(path, st["archive"], st["vocabulary"], st["snapshots"], seen)
+    sid = next(iter(seen), None)
+    line = None
+    if sid is not None:   # the line of the id, for a duplicate found by the parent
+        line = story.lines.get("id") if story else load.parse_story_file(path, str(path)).lines.get("id")
+    return problems, story is not None, sid, line
+
+
+@dataclass
+class Checked:
+    """What ``check`` reports, without keeping the stories: counts and problems."""
+
+    archive: Archive
+    vocabulary: dict[str, Theme] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    good: int = 0
+    bad_files: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checked:
+    """Judge the archive (or only the named files) as a stream over every core; same problems, in
+    the same order, as ``load_archive``, with memory bounded whatever the archive's size."""
+    from .parallel import ordered_map
+
+    vocabulary, problems = load_vocabulary(archive)
+    result = Checked(archive, vocabulary=vocabulary, problems=problems)
+    ids: dict[str, str] = {}
+    paths = only if only is not None else load.story_paths(archive)
+    for path, (found, ok, sid, id_line) in zip(paths, ordered_map(_check_one, paths, _check_init,
+                                                                   (archive, vocabulary))):
+        if sid is not None:
+            shown = archive.rel(path)
+            other = ids.setdefault(sid, shown)
+            if other != shown:
+                found = [Problem(shown, id_line, f"duplicate id '{sid}', also used by "
+                                 f"{other}; give each story its own id"), *found]
+                ok = False
+        result.problems.extend(found)
+        if ok:
+            result.good += 1
+        else:
+            result.bad_files += 1
+    return result
+
+
+class PinnedStories:
+    """The archive's good stories by id, read one at a time as a recipe's pins ask for them."""
+
+    def __init__(self, archive: Archive, vocabulary):
+        self.archive, self.vocabulary, self._read = archive, vocabulary, {}
+        self.snapshots = SnapshotCache(archive)
+
+    def get(self, sid: str, default=None):
+        if sid not in self._read:
+            path = self.archive.stories_dir / f"{sid}.md"
+            story = None
+            if "/" not in sid and path.is_file():
+                story, _ = check_story(path, self.archive, self.vocabulary, self.snapshots)
+            self._read[sid] = story
+        return self._read[sid] if self._read[sid] is not None else default
+
+    def __iter__(self):
+        return iter(())
 
 
 def load_archive(archive: Archive, only: Optional[list[Path]] = None) -> Loaded:

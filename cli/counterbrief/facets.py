@@ -12,28 +12,63 @@ if TYPE_CHECKING:
 FACETS = ("themes", "group", "language", "year", "status", "sensitivity")
 
 
-PROFILE_FIELDS = ("themes", "group", "language", "year", "status", "sensitivity", "origin", "synthetic", "quotes")
+PROFILE_FIELDS = ("all_themes", "group", "language", "year", "status", "sensitivity", "origin", "synthetic", "quotes",
+                  "id", "path", "speaker", "snapshot", "themes", "quote_meta")
 
 
 def story_profiles(index: Index) -> tuple[list[dict], int]:
-    """(one dict per indexed story from its packed facet value, number of story files left out)."""
+    """(one dict per indexed story from its packed facet value, number of story files left out).
+
+    Reads the ``facets`` column (through the per-segment cache) and the index's small counts
+    file: no stored field and no manifest. ``themes`` holds the quotes' themes too, and ``year``
+    is text, as stats counts them.
+    """
+    out = _profiles(index)
+    for p in out:
+        p["story_themes"], p["themes"] = p["themes"], p["all_themes"]
+        p["year"] = str(p["year"]) if p["year"] is not None else ""
+    return out, index.bad_count()
+
+
+def _profiles(index: Index) -> list[dict]:
     ix, searcher = index.open()
     with searcher:
         table, _ = _facet_table(ix, searcher, index.facet_cache)
         live = sorted(searcher.reader().all_doc_ids())
     out = []
+    width = len(PROFILE_FIELDS)
     for n in live:
         value = table[n].decode("utf-8").split("\t") if table[n] else []
-        if len(value) != len(PROFILE_FIELDS):
+        if len(value) != width:
             continue
         p = dict(zip(PROFILE_FIELDS, value))
+        p["all_themes"] = [t for t in p["all_themes"].split("|") if t]
         p["themes"] = [t for t in p["themes"].split("|") if t]
         p["synthetic"] = p["synthetic"] == "1"
         p["quotes"] = int(p["quotes"])
+        p["year"] = int(p["year"]) if p["year"] else None
+        p["quote_meta"] = [_quote_meta(q) for q in p["quote_meta"].split(";")] if p["quote_meta"] else []
         out.append(p)
-    manifest = index.manifest()
-    bad = sum(1 for _, ok, _, _ in manifest.stories.values() if not ok) if manifest else 0
-    return out, bad
+    return out
+
+
+_QUOTE_META: dict = {}
+
+
+def _quote_meta(packed: str) -> dict:
+    """{"themes", "graphic", "group_claim"} of one quote, from its packed form (shared values are decoded once)."""
+    found = _QUOTE_META.get(packed)
+    if found is None:
+        themes, _, flags = packed.rpartition("/")
+        found = _QUOTE_META[packed] = (tuple(t for t in themes.split("|") if t), flags[:1] == "1", flags[1:2] == "1")
+    return {"themes": list(found[0]), "graphic": found[1], "group_claim": found[2]}
+
+
+def gated(index: Index, levels: set[str], include_synthetic: bool) -> list[dict]:
+    """The profiles of every approved account at the given sensitivity levels, in index order, with the
+    keys of the stored ``meta`` selection used (``themes`` the story's own, ``all_themes`` with its quotes')."""
+    return [p for p in _profiles(index) if p["status"] == "approved" and p["sensitivity"] in levels
+            and (include_synthetic or not p["synthetic"])]
 
 
 def _segment_values(reader) -> list:

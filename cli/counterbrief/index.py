@@ -156,6 +156,9 @@ class Manifest:
         # every command reads this small file, never the whole manifest, to redact its output.
         write_atomic(folder / "redact.bin", marshal.dumps(
             (SCHEMA_VERSION, sorted(self.redact_entries()), sorted(self.unreadable().items()))))
+        # What stats needs of the manifest, small enough to read on every stats.
+        bad = sum(1 for _, ok, _, _ in self.stories.values() if not ok)
+        write_atomic(folder / "counts.bin", marshal.dumps((SCHEMA_VERSION, bad)))
         write_stat(folder, self.stat)
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
@@ -480,6 +483,21 @@ class Index:
     def redactor(self) -> Redactor:
         """The redactor every output goes through; one error instead if a redact list cannot be read."""
         return self.redaction().require()
+
+    def bad_count(self) -> int:
+        """How many story files the live index left out for their errors (its small counts file)."""
+        folder = self._current()
+        if folder is None:
+            return 0
+        self._note_read(folder)
+        try:
+            version, bad = marshal.loads((folder / "counts.bin").read_bytes())
+            if version == SCHEMA_VERSION:
+                return bad
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+        manifest = Manifest.read(folder)   # an index written before counts.bin
+        return sum(1 for _, ok, _, _ in manifest.stories.values() if not ok) if manifest else 0
 
     def open(self):
         """(index, searcher) on the live index; a damaged index is rebuilt first, with one line saying so.

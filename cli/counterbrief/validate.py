@@ -424,8 +424,26 @@ def _check_init(archive: Archive, vocabulary) -> None:
     _CHECK_STATE.update(archive=archive, vocabulary=vocabulary, snapshots=SnapshotCache(archive))
 
 
+def _declared(path: Path) -> tuple[list[str], str]:
+    """(names the file protects, "") or ([], why its list cannot be read). A file that never
+    mentions 'redact' (UTF-8 or Latin-1; UTF-16 files are always read) is not parsed again."""
+    from .redact import Unreadable, declared_names
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+        if b"redact" not in data and data[:2] not in (b"\xff\xfe", b"\xfe\xff"):
+            return [], ""
+    except OSError:
+        pass
+    try:
+        return declared_names(path), ""
+    except Unreadable as e:
+        return [], str(e) or "unreadable"
+
+
 def _check_one(path: Path) -> tuple:
-    """(problems, ok, the id the file declares): the story itself stays in the worker."""
+    """(problems, ok, the id the file declares, its line, (names, why unreadable)): the story stays here."""
     st = _CHECK_STATE
     seen: dict[str, str] = {}
     story, problems = check_story(path, st["archive"], st["vocabulary"], st["snapshots"], seen)
@@ -433,7 +451,12 @@ def _check_one(path: Path) -> tuple:
     line = None
     if sid is not None:   # the line of the id, for a duplicate found by the parent
         line = story.lines.get("id") if story else load.parse_story_file(path, str(path)).lines.get("id")
-    return problems, story is not None, sid, line
+    declared = (list(story.redact), "") if story is not None and story.redact else _declared(path)
+    return problems, story is not None, sid, line, declared
+
+
+def _declared_one(path: Path) -> tuple[list[str], str]:
+    return _declared(path)
 
 
 @dataclass
@@ -456,18 +479,21 @@ class Checked:
 
 
 def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checked:
-    """Judge the archive (or only the named files) as a stream over every core; same problems, in
-    the same order, as ``load_archive``, with memory bounded whatever the archive's size."""
+    """``load_archive`` for ``check``: the same problems in the same order, judged as a stream over
+    every core, keeping no story, so memory stays bounded whatever the archive's size."""
     from .parallel import ordered_map
 
     vocabulary, problems = load_vocabulary(archive)
     result = Checked(archive, vocabulary=vocabulary, problems=problems)
     ids: dict[str, str] = {}
+    good: list[tuple[str, str, Optional[int]]] = []   # (shown, id, line) of the stories that passed
+    names: list[str] = []
+    unreadable: dict[str, str] = {}
     paths = only if only is not None else load.story_paths(archive)
-    for path, (found, ok, sid, id_line) in zip(paths, ordered_map(_check_one, paths, _check_init,
-                                                                   (archive, vocabulary))):
+    for path, (found, ok, sid, id_line, (declared, why)) in zip(
+            paths, ordered_map(_check_one, paths, _check_init, (archive, vocabulary))):
+        shown = archive.rel(path)
         if sid is not None:
-            shown = archive.rel(path)
             other = ids.setdefault(sid, shown)
             if other != shown:
                 found = [Problem(shown, id_line, f"duplicate id '{sid}', also used by "
@@ -475,9 +501,37 @@ def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checke
                 ok = False
         result.problems.extend(found)
         if ok:
-            result.good += 1
+            good.append((shown, sid, id_line))
         else:
             result.bad_files += 1
+        if only is None:
+            names += declared
+            if why:
+                unreadable[shown] = why
+    if only is not None:   # every story's list counts, even when only some files are checked
+        every = load.story_paths(archive)
+        for path, (declared, why) in zip(every, ordered_map(_declared_one, every, _check_init, (archive, vocabulary))):
+            names += declared
+            if why:
+                unreadable[archive.rel(path)] = why
+    # From here as in load_archive: redaction is archive-wide.
+    redactor = Redactor.from_names(names)
+    for shown, why in sorted(unreadable.items()):
+        result.problems.append(Problem(shown, None, f"its redact list cannot be read ({why}); until it is fixed, "
+                                       "every command but check refuses to print anything that could show the names"))
+    for shown, sid, line in good:
+        if redactor.finds(sid):
+            result.problems.append(Problem(shown, line, "the id holds a name another story lists under redact, and "
+                                           "ids are shown everywhere; rename the file and its id to something neutral"))
+            result.bad_files += 1
+        else:
+            result.good += 1
+    for theme in vocabulary.values():
+        if redactor.finds(" ".join([theme.id, theme.label, *theme.synonyms])):
+            result.problems.append(Problem("vocabulary.yml", None, f"theme '{redactor.text(theme.id)}' "
+                                           "holds a name listed under redact; reword it", "warning"))
+    for p in result.problems:
+        p.message = redactor.text(p.message)
     return result
 
 

@@ -620,9 +620,9 @@ def fresh_answer(ctx: click.Context, compute):
     on a stale index is not trusted either. ``compute`` must not print or write: the caller does
     that with what it returns.
     """
-    from .state import Probe
+    from .state import take_probe
 
-    probe = Probe(get_archive(ctx))
+    probe = take_probe(get_archive(ctx))   # started by the console script before click, if it could
     scan = None
     try:
         if probe.started:

@@ -66,11 +66,9 @@ def _is_archive(path: str) -> bool:
     return os.path.isdir(os.path.join(path, "stories")) and os.path.isfile(os.path.join(path, "vocabulary.yml"))
 
 
-def start(archive_opt, env) -> None:
-    """Start the probe for the archive the command line names (the plain cases only: an archive with
-    its own writable ``.counterbrief`` index); anything else is left to the CLI."""
-    if not hasattr(os, "fork") or os.environ.get("COUNTERBRIEF_NO_PROBE"):
-        return
+def locate(archive_opt, env):
+    """(root, home, live index folder) for the archive the command line names, in the plain cases
+    only (an archive with its own writable ``.counterbrief`` index); None for anything else."""
     given = archive_opt or env
     if given:
         root = given if _is_archive(given) else None
@@ -85,21 +83,29 @@ def start(archive_opt, env) -> None:
                 break
             here = up
     if root is None:
-        return
+        return None
     root = os.path.realpath(root)
     if "site-packages" in root.split(os.sep):
-        return
+        return None
     home = os.path.join(root, ".counterbrief")
     if not (os.path.isdir(home) and os.access(home, os.W_OK)):
-        return
+        return None
     try:
         with open(os.path.join(home, "current"), encoding="utf-8") as f:
             name = f.read().strip()
     except OSError:
-        return
+        return None
     folder = os.path.join(home, name)
     if not name or not os.path.isdir(folder):
+        return None
+    return root, home, folder
+
+
+def start(found) -> None:
+    """Start the probe's children for ``locate``'s answer; the CLI adopts them (``take``)."""
+    if not found or not hasattr(os, "fork") or os.environ.get("COUNTERBRIEF_NO_PROBE"):
         return
+    root, home, folder = found
     STARTED.update(root=root, home=home, folder=folder, children=spawn(root, home, folder))
 
 

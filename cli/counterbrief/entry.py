@@ -32,17 +32,28 @@ def _command(argv: list[str]) -> tuple[str, str | None]:
     return command, archive
 
 
-def _early_probe(argv: list[str]) -> None:
+def _early(argv: list[str]) -> None:
+    """Ask the watcher (and leave with its answer), else start the freshness probe."""
     command, archive = _command(argv)
-    if command in READS_INDEX:
-        from . import early
+    if command not in READS_INDEX:
+        return
+    from . import early
 
-        early.start(archive, os.environ.get("COUNTERBRIEF_ARCHIVE") or None)
+    found = early.locate(archive, os.environ.get("COUNTERBRIEF_ARCHIVE") or None)
+    if found is None:
+        return
+    if os.path.exists(os.path.join(found[1], "watch.sock")):
+        from .watch import ask
+
+        code = ask(found[0], found[1], argv)
+        if code is not None:
+            os._exit(code)
+    early.start(found)
 
 
 def run() -> None:
     try:
-        _early_probe(sys.argv[1:])
+        _early(sys.argv[1:])
     except Exception:  # noqa: BLE001 - the CLI reports a bad --archive itself, in its own words
         pass
     from .cli import run as cli_run

@@ -495,9 +495,8 @@ def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checke
         shown = archive.rel(path)
         if sid is not None:
             other = ids.setdefault(sid, shown)
-            if other != shown:
-                found = [Problem(shown, id_line, f"duplicate id '{sid}', also used by "
-                                 f"{other}; give each story its own id"), *found]
+            if other != shown:   # rare: judged again here, as load_archive judges a duplicate
+                _, found = check_story(path, archive, vocabulary, SnapshotCache(archive), {sid: other})
                 ok = False
         result.problems.extend(found)
         if ok:

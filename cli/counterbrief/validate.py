@@ -452,7 +452,8 @@ def _check_one(path: Path) -> tuple:
     if sid is not None:   # the line of the id, for a duplicate found by the parent
         line = story.lines.get("id") if story else load.parse_story_file(path, str(path)).lines.get("id")
     declared = (list(story.redact), "") if story is not None and story.redact else _declared(path)
-    return problems, story is not None, sid, line, declared
+    snapshot = (story.source.get("snapshot", ""), story.lines.get("source.snapshot")) if story else ("", None)
+    return problems, story is not None, sid, line, declared, snapshot
 
 
 def _declared_one(path: Path) -> tuple[list[str], str]:
@@ -486,11 +487,11 @@ def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checke
     vocabulary, problems = load_vocabulary(archive)
     result = Checked(archive, vocabulary=vocabulary, problems=problems)
     ids: dict[str, str] = {}
-    good: list[tuple[str, str, Optional[int]]] = []   # (shown, id, line) of the stories that passed
+    good: list[tuple] = []   # (shown, id, its line, snapshot, its line) of the stories that passed
     names: list[str] = []
     unreadable: dict[str, str] = {}
     paths = only if only is not None else load.story_paths(archive)
-    for path, (found, ok, sid, id_line, (declared, why)) in zip(
+    for path, (found, ok, sid, id_line, (declared, why), snapshot) in zip(
             paths, ordered_map(_check_one, paths, _check_init, (archive, vocabulary))):
         shown = archive.rel(path)
         if sid is not None:
@@ -500,7 +501,7 @@ def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checke
                 ok = False
         result.problems.extend(found)
         if ok:
-            good.append((shown, sid, id_line))
+            good.append((shown, sid, id_line, *snapshot))
         else:
             result.bad_files += 1
         if only is None:
@@ -518,10 +519,15 @@ def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checke
     for shown, why in sorted(unreadable.items()):
         result.problems.append(Problem(shown, None, f"its redact list cannot be read ({why}); until it is fixed, "
                                        "every command but check refuses to print anything that could show the names"))
-    for shown, sid, line in good:
+    for shown, sid, line, snapshot, snapshot_line in good:
         if redactor.finds(sid):
             result.problems.append(Problem(shown, line, "the id holds a name another story lists under redact, and "
                                            "ids are shown everywhere; rename the file and its id to something neutral"))
+            result.bad_files += 1
+        elif redactor.finds(snapshot):
+            result.problems.append(Problem(shown, snapshot_line,
+                                           "the snapshot's file name holds a name listed under redact, and file names "
+                                           "are kept in the search index; rename the file and source.snapshot"))
             result.bad_files += 1
         else:
             result.good += 1

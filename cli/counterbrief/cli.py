@@ -877,6 +877,9 @@ def watch(ctx, idle, status, stop) -> None:
     if not hasattr(socket, "AF_UNIX"):
         raise UsageProblem("watch needs Unix sockets, which this platform lacks",
                            fix="run commands without a watcher; they check the archive themselves")
+    if Path(home) != archive.root / ".counterbrief":
+        raise UsageProblem(f"{archive.root} keeps its index outside the archive (it is read-only or installed)",
+                           fix="run watch on an archive you can write to (counterbrief init DIR)")
     if status or stop:
         reply = w.request(home, {"op": "stop" if stop else "status"}, timeout=10)
         if reply is None:

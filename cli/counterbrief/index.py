@@ -203,6 +203,7 @@ class Index:
         self.opened: Optional[Path] = None               # the index folder this object has read from,
         self.opened_signature: tuple = ()                # and its stat.bin's signature just before
         self._mixed = False                              # it read from two different writes of the index
+        self._manifest: Optional[tuple] = None           # (folder, stat.bin signature, Manifest) this object wrote
 
     def vocabulary(self) -> dict:
         """The archive's vocabulary, read once per process; an unusable one is an error, a flawed one a warning.
@@ -278,7 +279,8 @@ class Index:
             self.vocabulary()   # an unusable vocabulary stops here, before anything is written
             if rebuild or folder is None:
                 return self._rebuild(scan, progress)
-            manifest = Manifest.read(folder, self._table.stat if self._table else None)
+            manifest, self._manifest = self._kept_manifest(folder), None
+            manifest = manifest or Manifest.read(folder, self._table.stat if self._table else None)
             if manifest is None:
                 self.notice(f"{self.home}: {why_unusable(folder)}; rebuilding it")
                 return self._rebuild(scan, progress)
@@ -287,6 +289,14 @@ class Index:
             except Exception:  # noqa: BLE001 - a damaged index is rebuilt, never a dead end
                 self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
                 return self._rebuild(scan, progress)
+
+    def _kept_manifest(self, folder: Path) -> Optional[Manifest]:
+        """The manifest this object last wrote, while no other process has written the index since
+        (a long-lived process, the watcher, then never reads the whole manifest back)."""
+        kept = self._manifest
+        if kept and kept[0] == folder and kept[1] and kept[1] == stat_signature(folder):
+            return kept[2]
+        return None
 
     def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
         from whoosh import index
@@ -374,6 +384,9 @@ class Index:
             self.notice("a redaction list changed; rebuilding the search index")
             return self._rebuild(scan, progress)
         manifest.write(folder)
+        signature = stat_signature(folder)
+        self._manifest = (folder, signature, manifest)
+        self._table = _StatTable(folder, signature, dict(manifest.stat))   # what was just written
         return report
 
     def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,

@@ -138,8 +138,6 @@ class _Changes:
                 self.cond.notify_all()
             elif rel.startswith(".counterbrief") or rel.startswith(".."):
                 return
-            elif rel in ("stories", "sources", "."):
-                self.rescan = True   # a watched folder itself was moved or removed
             elif rel == "vocabulary.yml" or (rel.count("/") == 1 and rel.split("/")[0] in ("stories", "sources")):
                 self.paths.add(rel)
 
@@ -162,14 +160,18 @@ class _Handler:
         self.changes = changes
 
     def dispatch(self, event) -> None:
+        if event.is_directory:
+            # A folder modified is only a file inside it changing (its own event follows); a folder
+            # moved or removed (stories/ itself, or a whole tree) may hide many: rescan.
+            if event.event_type in ("moved", "deleted") or getattr(event, "is_synthetic", False):
+                rel = os.path.relpath(os.fsdecode(event.src_path), self.changes.root)
+                if not rel.startswith(".counterbrief"):
+                    self.changes.lost()
+            return
         for name in ("src_path", "dest_path"):
             path = getattr(event, name, "")
             if path:
                 self.changes.note(os.fsdecode(path))
-        if type(event).__name__ in ("DirMovedEvent", "DirDeletedEvent") or getattr(event, "is_synthetic", False):
-            rel = os.path.relpath(os.fsdecode(event.src_path), self.changes.root)
-            if not rel.startswith(".counterbrief"):
-                self.changes.lost()
 
 
 class _LostEvents:
@@ -271,7 +273,12 @@ class Server:
             self._restat(paths)
         folder = current_folder(self.index.home) if self.index else None
         if self.index is None or paths or rescan or not synced or folder != self._folder:
-            index = self._new_index()
+            # The same index object while only stories and sources change: it keeps the manifest it
+            # wrote and the vocabulary it read. A new one when the vocabulary (or anything) may have.
+            index = self.index
+            if index is None or rescan or not synced or "vocabulary.yml" in paths or folder != self._folder:
+                index = self._new_index()
+            index.opened, index.opened_signature, index._mixed = None, (), False
             report = index.fresh(scan=dict(self.table))
             self._folder = current_folder(index.home)
             return report
@@ -304,10 +311,23 @@ class Server:
         sock.listen(16)
         return sock
 
+    @staticmethod
+    def _warm_up() -> None:
+        """Load now what the first update and the first answer would load (~0.2 s)."""
+        import click.testing  # noqa: F401
+        import filelock  # noqa: F401
+        import whoosh.highlight  # noqa: F401
+
+        from . import cli, search  # noqa: F401
+        from .validate import schema_problems
+
+        schema_problems({}, {}, "")
+
     def serve(self, ready=None) -> None:
         sock = self._bind()
         path = socket_path(self.home)
         try:
+            self._warm_up()
             self._start_observer()     # first, so that no change after the scan is missed
             self._full_scan()
             self._new_index().fresh(scan=dict(self.table))

@@ -99,7 +99,7 @@ def test_brief_selection_reads_from_columns_what_the_stored_fields_say(fixture_a
     for p in profiles:
         meta = stored[p["id"]]
         for key in ("id", "path", "speaker", "snapshot", "origin", "language", "themes", "all_themes", "group",
-                    "year", "status", "sensitivity", "synthetic"):
+                    "year", "status", "sensitivity", "synthetic", "quote_meta"):
             assert p[key] == meta[key], key
         assert p["status"] == "approved" and p["sensitivity"] in ("public", "internal")
 

@@ -286,11 +286,16 @@ class Server:
 
     # -- serving
     def _start_observer(self) -> None:
+        from watchdog import events as ev
         from watchdog.observers import Observer
 
         _LostEvents(self.changes)
         self.observer = Observer()
-        self.observer.schedule(_Handler(self.changes), self.root, recursive=True)
+        # Changes only: with opens and reads in the mask, any reader of the archive (rg, a brief)
+        # would flood the queue, and the sentinel would wait behind thousands of events.
+        changes = [ev.FileCreatedEvent, ev.FileModifiedEvent, ev.FileDeletedEvent, ev.FileMovedEvent,
+                   ev.FileClosedEvent, ev.DirCreatedEvent, ev.DirDeletedEvent, ev.DirMovedEvent]
+        self.observer.schedule(_Handler(self.changes), self.root, recursive=True, event_filter=changes)
         self.observer.daemon = True
         self.observer.start()
 

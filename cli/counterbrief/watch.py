@@ -100,7 +100,8 @@ def ask(root: str, home: str, argv: list[str]) -> Optional[int]:
         return None
     env = {k: v for k, v in os.environ.items()
            if k in ("NO_COLOR", "SOURCE_DATE_EPOCH", "COUNTERBRIEF_ARCHIVE", "COLUMNS", "TZ")}
-    reply = request(home, {"op": "run", "root": root, "argv": argv, "cwd": os.getcwd(), "env": env})
+    # A watcher that hangs is given up on (the command then runs here); a long brief is not cut short.
+    reply = request(home, {"op": "run", "root": root, "argv": argv, "cwd": os.getcwd(), "env": env}, timeout=600)
     if reply is None or reply.get("op") != "ran":
         return None
     out, err = reply.get("stdout", ""), reply.get("stderr", "")

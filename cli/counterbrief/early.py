@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-SPLIT_FROM_BYTES = 150_000   # a stat.bin this big (~5,000 files) is scanned by one child per core
+SPLIT_FROM_BYTES = 1_500_000   # a stat.bin this big (~40,000 files) is scanned by one child per core
 STARTED: dict = {}            # root, home, folder, children: the probe started by the console script
 
 

@@ -312,8 +312,10 @@ class Index:
         # YAML spells another way), the build starts over with those: never with fewer.
         key = index_key(self.home)
         entries = set()
-        for rel, (found, _) in zip(paths, self._map(_pool_redactions, paths, key, ())):
+        for n, (rel, (found, _)) in enumerate(zip(paths, self._map(_pool_redactions, paths, key, ())), 1):
             entries.update(found if found is not None else (previous.get(rel) or ("", False, "", ()))[3])
+            if progress and (n % 200 == 0 or n == len(paths)):   # progress: checking, indexing, saving
+                progress(n, 3 * len(paths), "checking")
         for _ in range(3):
             name = f"index-{os.getpid()}-{os.urandom(4).hex()}"
             folder = self.home / name
@@ -417,6 +419,8 @@ class Index:
             if not rebuild:
                 for rel in paths:
                     writer.delete_by_term("path", rel)
+            if progress and not rebuild:
+                progress(0, 3 * len(todo), "checking")
             results = self._map(_pool_document, todo, key, entries, parallel=len(todo) >= par.PARALLEL_FROM)
             for n, (rel, doc, problems, (sid, snapshot), (names, unreadable), digest, line) in enumerate(results, 1):
                 # Redaction is archive-wide: the names of every story, kept or changed, as keyed hashes. A
@@ -442,8 +446,8 @@ class Index:
                     report.skipped.extend(p for p in problems if p.severity == "error")
                 manifest.stat[rel] = scan[rel]
                 manifest.hashes[rel] = digest
-                if progress:   # checking and indexing go together here; saving is whoosh's commit
-                    progress(2 * n, 3 * len(todo), "indexing")
+                if progress:   # the first third was the check of every file's redact list (_rebuild)
+                    progress(len(todo) + n, 3 * len(todo), "indexing")
             report.removed = sum(1 for rel in paths if rel not in scan)
             others = [rel for rel, stat in scan.items() if not rel.startswith("stories/") and manifest.stat.get(rel) != stat]
             hashes = self._map(_pool_hash, others, key, (), parallel=len(others) >= par.PARALLEL_FROM)

@@ -534,7 +534,8 @@ def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checke
     for theme in vocabulary.values():
         if redactor.finds(" ".join([theme.id, theme.label, *theme.synonyms])):
             result.problems.append(Problem("vocabulary.yml", None, f"theme '{redactor.text(theme.id)}' "
-                                           "holds a name listed under redact; reword it", "warning"))
+                                           "holds a name listed under redact; reword it (a theme whose id holds one is "
+                                           "left out of the index)"))
     for p in result.problems:
         p.message = redactor.text(p.message)
     return result

@@ -55,7 +55,8 @@ def _sentence(rng: random.Random, words, n: int) -> str:
 
 
 def make_archive(root: Path, n: int, seed: int = 7, words_per_story: int = 400, per_snapshot: int = 50) -> Path:
-    """Write an archive of n synthetic stories (~words_per_story words each) at root."""
+    """Write an archive of n synthetic stories (~words_per_story words each) at root, their quotes in
+    snapshots shared by ``per_snapshot`` stories (1: one source file per story, the other common layout)."""
     rng = random.Random(seed)
     for sub in ("stories", "sources", "recipes", "templates"):
         (root / sub).mkdir(parents=True, exist_ok=True)

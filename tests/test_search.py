@@ -199,10 +199,10 @@ def test_a_probe_that_fails_leaves_the_search_to_the_plain_freshness_check(make_
     assert cli_ids(make_archive.root, "camels") == ["one"]
     make_archive.story("two", body="More camels.")
 
-    def broken(archive):
+    def broken(*args):
         raise OSError("the child cannot read the archive")
 
-    monkeypatch.setattr(state, "scan_archive", broken)   # the forked child inherits the fault
+    monkeypatch.setattr(state, "scan_part", broken)   # the forked child inherits the fault
     assert cli_ids(make_archive.root, "camels") == ["one", "two"]
 
 

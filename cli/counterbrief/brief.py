@@ -13,7 +13,7 @@ def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
     """The brief's context, from ``index`` (a search.Index) as it is: ``cli.fresh_answer`` decides
     whether it was fresh enough to keep. Reads files but writes nothing. Selection problems (a
     pinned quote that cannot be used) are appended to ``warnings``."""
-    from .search import SearchRequest, gated_profiles, search
+    from .search import gated_profiles, query_scores as search_scores
     from .validate import SnapshotCache, check_story
 
     archive = index.archive
@@ -29,9 +29,7 @@ def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
     def query_scores(query: str) -> dict[str, float]:
         """The message's query over the archive, scaled 0..1 (best hit = 1)."""
         if query not in scores_cache:
-            result = search(index, SearchRequest(query=query, limit=None, facets=False, snippets=False), vocabulary)
-            best = max((h["score"] or 0 for h in result.hits), default=0) or 1
-            scores_cache[query] = {h["id"]: (h["score"] or 0) / best for h in result.hits}
+            scores_cache[query] = search_scores(index, query, vocabulary)   # from columns, no stored fields
         return scores_cache[query]
 
     snapshots = SnapshotCache(archive)

@@ -331,7 +331,7 @@ def check(ctx, paths, as_json) -> None:
     """
     from . import load
     from .recipe import recipe_problems
-    from .validate import load_archive
+    from .validate import PinnedStories, check_archive
 
     archive = get_archive(ctx)
     only = None
@@ -345,13 +345,13 @@ def check(ctx, paths, as_json) -> None:
                 recipes.append(p)
             else:
                 only.append(p)
-    loaded = load_archive(archive, only=only)
-    # Pinned quotes are judged against the whole archive, even when only some files were named.
-    pool = loaded if only is None or not recipes else load_archive(archive)
-    loaded.problems += recipe_problems(recipes, loaded.vocabulary, archive.rel, pool.by_id(),
+    loaded = check_archive(archive, only=only)
+    # Pinned quotes are judged against the whole archive, even when only some files were named;
+    # only the pinned stories are read.
+    loaded.problems += recipe_problems(recipes, loaded.vocabulary, archive.rel, PinnedStories(archive, loaded.vocabulary),
                                        {p.stem for p in load.story_paths(archive)},
                                        template_dirs=(archive.templates_dir, load.bundled_root() / "templates"))
-    checked = len(only) if only is not None else len(loaded.stories) + loaded.bad_files
+    checked = len(only) if only is not None else loaded.good + loaded.bad_files
     if as_json:
         emit_json({"archive": str(archive.root), "checked": checked, "recipes": len(recipes),
                    "errors": [p.to_json() for p in loaded.errors],
@@ -610,6 +610,9 @@ def open_index(ctx: click.Context, rebuild: bool = False, scan: Optional[dict] =
     return index, report
 
 
+WARM_INDEX = None   # while `counterbrief watch` answers a command: the watcher, whose index is kept fresh
+
+
 def fresh_answer(ctx: click.Context, compute):
     """compute(index), answered from an index that matches the archive's files.
 
@@ -621,9 +624,15 @@ def fresh_answer(ctx: click.Context, compute):
     that with what it returns.
     """
     from .errors import is_damage
-    from .state import Probe
+    from .state import take_probe
 
-    probe = Probe(get_archive(ctx))
+    warm = WARM_INDEX.warm(get_archive(ctx)) if WARM_INDEX is not None else None
+    if warm is not None:   # the watcher has taken in every change made before this command
+        index, report = warm
+        for problem in report.skipped:
+            echo(f"skipped {problem}", err=True)
+        return compute(index)
+    probe = take_probe(get_archive(ctx))   # started by the console script before click, if it could
     scan = None
     try:
         if probe.started:
@@ -853,6 +862,67 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
         info(f"wrote {output} ({fmt}, {edition}, "
              f"{count(sum(len(m['testimony']) for m in context['messages']), 'testimony', 'testimonies')}, "
              f"{count(len(context['citations']), 'source')})")
+
+
+@main.command()
+@click.option("--idle", type=click.FloatRange(min=1), default=3600, show_default=True,
+              help="Stop after this many seconds without a command.")
+@click.option("--status", is_flag=True, help="Say whether a watcher answers for this archive; exit 1 if none.")
+@click.option("--stop", is_flag=True, help="Stop the watcher of this archive.")
+@archive_option
+@click.pass_context
+def watch(ctx, idle, status, stop) -> None:
+    """Keep the index up to date as files change, and answer search, show, stats, themes and brief.
+
+    Runs until stopped (Ctrl-C, --stop) or idle for --idle seconds. Every command asks it
+    first over a socket in the index folder that only you can open, and runs by itself as
+    usual when there is no watcher. Needs a platform with Unix sockets (Linux, macOS).
+
+    \b
+    Example:
+        counterbrief watch --idle 7200 &
+        counterbrief search propaganda      # answered by the watcher
+        counterbrief watch --stop
+    """
+    import socket
+
+    from . import watch as w
+    from .errors import UsageProblem
+    from .state import index_home
+
+    archive = get_archive(ctx)
+    home = str(index_home(archive))
+    if not hasattr(socket, "AF_UNIX"):
+        raise UsageProblem("watch needs Unix sockets, which this platform lacks",
+                           fix="run commands without a watcher; they check the archive themselves")
+    if Path(home) != archive.root / ".counterbrief":
+        raise UsageProblem(f"{archive.root} keeps its index outside the archive (it is read-only or installed)",
+                           fix="run watch on an archive you can write to (counterbrief init DIR)")
+    if status or stop:
+        reply = w.request(home, {"op": "stop" if stop else "status"}, timeout=10)
+        if reply is None:
+            echo(f"no watcher for {archive.root}", err=True)
+            ctx.exit(1)
+        if stop:
+            for _ in range(100):   # until it has removed its socket
+                if w.request(home, {"op": "status"}, timeout=1) is None:
+                    break
+                import time
+
+                time.sleep(0.05)
+            echo(f"stopped the watcher of {archive.root} (pid {reply.get('pid')})", err=True)
+        else:
+            echo(f"watcher pid {reply['pid']} for {reply['archive']}: {reply['answered']} commands answered, "
+                 f"stops after {reply['idle_left']:.0f} s idle", err=True)
+        return
+    server = w.Server(archive, idle)
+    try:
+        server.serve(ready=lambda: echo(f"watching {archive.root}; socket {w.socket_path(home)}", err=True))
+    except RuntimeError:
+        raise UsageProblem(f"a watcher already answers for {archive.root}",
+                           fix="'counterbrief watch --stop' stops it") from None
+    except KeyboardInterrupt:
+        pass
 
 
 def run() -> None:

@@ -12,28 +12,81 @@ if TYPE_CHECKING:
 FACETS = ("themes", "group", "language", "year", "status", "sensitivity")
 
 
-PROFILE_FIELDS = ("themes", "group", "language", "year", "status", "sensitivity", "origin", "synthetic", "quotes")
+PROFILE_FIELDS = ("all_themes", "group", "language", "year", "status", "sensitivity", "origin", "synthetic", "quotes",
+                  "id", "path", "speaker", "snapshot", "themes", "quote_meta")
 
 
 def story_profiles(index: Index) -> tuple[list[dict], int]:
-    """(one dict per indexed story from its packed facet value, number of story files left out)."""
+    """(one dict per indexed story from its packed facet value, number of story files left out).
+
+    Reads the ``facets`` column (through the per-segment cache) and the index's small counts
+    file: no stored field and no manifest. ``themes`` holds the quotes' themes too, and ``year``
+    is text, as stats counts them.
+    """
+    out = []
+    for v in _values(index):
+        out.append({"themes": [t for t in v[0].split("|") if t], "group": v[1], "language": v[2], "year": v[3],
+                    "status": v[4], "sensitivity": v[5], "origin": v[6], "synthetic": v[7] == "1",
+                    "quotes": int(v[8]), "id": v[9]})
+    return out, index.bad_count()
+
+
+def _values(index: Index) -> list[list[str]]:
+    """The packed facet value of every live story, split into PROFILE_FIELDS."""
     ix, searcher = index.open()
     with searcher:
         table, _ = _facet_table(ix, searcher, index.facet_cache)
         live = sorted(searcher.reader().all_doc_ids())
+    width = len(PROFILE_FIELDS)
     out = []
     for n in live:
         value = table[n].decode("utf-8").split("\t") if table[n] else []
-        if len(value) != len(PROFILE_FIELDS):
-            continue
-        p = dict(zip(PROFILE_FIELDS, value))
-        p["themes"] = [t for t in p["themes"].split("|") if t]
-        p["synthetic"] = p["synthetic"] == "1"
-        p["quotes"] = int(p["quotes"])
-        out.append(p)
-    manifest = index.manifest()
-    bad = sum(1 for _, ok, _, _ in manifest.stories.values() if not ok) if manifest else 0
-    return out, bad
+        if len(value) == width:
+            out.append(value)
+    return out
+
+
+def _profile(v: list[str]) -> dict:
+    p = dict(zip(PROFILE_FIELDS, v))
+    p["all_themes"] = _split(v[0])
+    p["themes"] = _split(v[13])
+    p["synthetic"] = v[7] == "1"
+    p["quotes"] = int(v[8])
+    p["year"] = int(v[3]) if v[3] else None
+    p["quote_meta"] = [_quote_meta(q) for q in v[14].split(";")] if v[14] else []
+    return p
+
+
+# Values repeat across thousands of accounts (the same themes, the same quote flags): each distinct
+# one is decoded once, and the decoded value is shared, read-only, by every profile that has it.
+_SPLIT: dict = {}
+_QUOTE_META: dict = {}
+
+
+def _split(packed: str) -> list:
+    found = _SPLIT.get(packed)
+    if found is None:
+        found = _SPLIT[packed] = [t for t in packed.split("|") if t]
+    return found
+
+
+def _quote_meta(packed: str):
+    """{"themes", "graphic", "group_claim"} of one quote, from its packed form "theme|theme/GC"."""
+    found = _QUOTE_META.get(packed)
+    if found is None:
+        from types import MappingProxyType
+
+        themes, _, flags = packed.rpartition("/")
+        found = _QUOTE_META[packed] = MappingProxyType(
+            {"themes": _split(themes), "graphic": flags[:1] == "1", "group_claim": flags[1:2] == "1"})
+    return found
+
+
+def gated(index: Index, levels: set[str], include_synthetic: bool) -> list[dict]:
+    """The profiles of every approved account at the given sensitivity levels, in index order, with the
+    keys of the stored ``meta`` selection used (``themes`` the story's own, ``all_themes`` with its quotes')."""
+    return [_profile(v) for v in _values(index)
+            if v[4] == "approved" and v[5] in levels and (include_synthetic or v[7] == "0")]
 
 
 def _segment_values(reader) -> list:

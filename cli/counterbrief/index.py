@@ -24,8 +24,8 @@ from .model import HIDDEN_STATUSES, Archive, Theme
 from .schema import _schema, story_document
 from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
                     why_unusable, write_stat)
-from .redact import (ArchiveRedaction, Redactor, Unreadable, declared_names, index_key, key_check, redact_story,
-                     stored_redaction)
+from .redact import (ArchiveRedaction, Redactor, index_key, key_check, protected_names,
+                     redact_story, stored_redaction)
 
 Progress = Optional[Callable[[int, int, str], None]]   # (done, total, phase: checking, indexing, saving, saved)
 Notice = Optional[Callable[[str], None]]           # one line for the user (stderr)
@@ -74,35 +74,59 @@ def _snapshot_of(path: Path, root: Path) -> str:
     return snapshot if isinstance(snapshot, str) else ""
 
 
-PARALLEL_CHECK_FROM = 2000
+WRITER_LIMIT_MB = 256   # per writer process; see _index_paths
+HIDDEN = "hidden"       # a worker's answer for a good story that no output may show
 _POOL_STATE: dict = {}
 
 
-def _pool_init(archive: Archive, vocabulary) -> None:
+def _pool_init(archive: Archive, vocabulary, key: bytes, entries) -> None:
     from .validate import SnapshotCache
 
-    _POOL_STATE.update(archive=archive, vocabulary=vocabulary, snapshots=SnapshotCache(archive))
+    _POOL_STATE.update(archive=archive, vocabulary=vocabulary, snapshots=SnapshotCache(archive), key=key,
+                       redact=Redactor.from_hashes(key, entries))
 
 
-def _pool_check(rel: str):
+def _names_entries(path: Path, story) -> tuple[Optional[tuple], str]:
+    """(the story's protected names as keyed hashes, "") or (None, why its list cannot be read)."""
+    names, why = (story.redact, "") if story is not None else protected_names(path)
+    if names is None:
+        return None, why
+    return tuple(sorted(Redactor.from_names(names, _POOL_STATE["key"]).entries)), ""
+
+
+def _pool_redactions(rel: str) -> tuple:
+    """(entries or None, why unreadable) of one story file."""
+    return _names_entries(_POOL_STATE["archive"].root / rel, None)
+
+
+def _pool_hash(rel: str) -> bytes:
+    root = _POOL_STATE["archive"].root
+    return _hash(root / rel, root)
+
+
+def _pool_document(rel: str) -> tuple:
+    """Parse, validate and make the index document of one story, in a worker. Returns
+    (rel, document or None, problems, (id, snapshot), (entries or None, why unreadable), digest, id line);
+    only this goes back to the parent, which adds the document to the writer and forgets it."""
     from .validate import check_story
 
     st = _POOL_STATE
-    return rel, check_story(st["archive"].root / rel, st["archive"], st["vocabulary"], st["snapshots"])
-
-
-def _check_in_pool(archive: Archive, vocabulary, todo: list[str], progress: Progress) -> dict:
-    """Parse and validate many stories on every core: a full build spends a third of its time here."""
-    import multiprocessing
-
-    parsed = {}
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(os.cpu_count() or 2, initializer=_pool_init, initargs=(archive, vocabulary)) as pool:
-        for n, (rel, result) in enumerate(pool.imap_unordered(_pool_check, todo, chunksize=100), 1):
-            parsed[rel] = result
-            if progress:
-                progress(n, len(todo))
-    return parsed
+    root = st["archive"].root
+    path = root / rel
+    # Hashed before it is read: if the file changes in between, the recorded hash is of the older
+    # text, so the next command sees the change and indexes the file again.
+    digest = _hash(path, root)
+    story, problems = check_story(path, st["archive"], st["vocabulary"], st["snapshots"])
+    names = _names_entries(path, story)
+    if story is None:   # the snapshot it names, if it can be read that far: it is checked again when that changes
+        return rel, None, problems, ("", _snapshot_of(path, root)), names, digest, None
+    line = story.lines.get("id")
+    if st["redact"].finds(story.id) or st["redact"].finds(story.source.get("snapshot", "")):
+        return rel, None, problems + [Problem(rel, line, ID_HOLDS_NAME)], ("", ""), names, digest, line
+    if story.status in HIDDEN_STATUSES:   # rejected or withdrawn: kept on disk, out of every output
+        return rel, HIDDEN, problems, (story.id, story.source.get("snapshot", "")), names, digest, line
+    doc = story_document(redact_story(story, st["redact"]), rel)
+    return rel, doc, problems, (story.id, story.source.get("snapshot", "")), names, digest, line
 
 
 @dataclass
@@ -153,6 +177,9 @@ class Manifest:
         write_atomic(folder / "redact.bin", marshal.dumps(
             (SCHEMA_VERSION, sorted(self.redact_entries()), sorted(self.unreadable().items()),
              key_check(index_key(folder.parent)))))
+        # What stats needs of the manifest, small enough to read on every stats.
+        bad = sum(1 for _, ok, _, _ in self.stories.values() if not ok)
+        write_atomic(folder / "counts.bin", marshal.dumps((SCHEMA_VERSION, bad)))
         write_stat(folder, self.stat)
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
@@ -197,6 +224,7 @@ class Index:
         self.opened: Optional[Path] = None               # the index folder this object has read from,
         self.opened_signature: tuple = ()                # and its stat.bin's signature just before
         self._mixed = False                              # it read from two different writes of the index
+        self._manifest: Optional[tuple] = None           # (folder, stat.bin signature, Manifest) this object wrote
 
     def vocabulary(self) -> dict:
         """The archive's vocabulary, read once per process; an unusable one is an error, a flawed one a warning.
@@ -274,7 +302,8 @@ class Index:
                 self.vocabulary()   # an unusable vocabulary stops here, before anything is written
                 if rebuild or folder is None:
                     return self._rebuild(scan, progress)
-                manifest = Manifest.read(folder, self._table.stat if self._table else None)
+                manifest, self._manifest = self._kept_manifest(folder), None
+                manifest = manifest or Manifest.read(folder, self._table.stat if self._table else None)
                 if manifest is None:
                     self.notice(f"{self.home}: {why_unusable(folder)}; rebuilding it")
                     return self._rebuild(scan, progress)
@@ -292,37 +321,70 @@ class Index:
                                                 "the index as it was is kept") from None
                 raise
 
-    def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
-        name = f"index-{os.getpid()}-{os.urandom(4).hex()}"
-        folder = self.home / name
-        folder.mkdir(parents=True)
-        try:
-            return self._build_in(folder, name, scan, progress)
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)   # a failed build leaves nothing behind (a full disk)
-            raise
+    def _kept_manifest(self, folder: Path) -> Optional[Manifest]:
+        """The manifest this object last wrote, while no other process has written the index since
+        (a long-lived process, the watcher, then never reads the whole manifest back)."""
+        kept = self._manifest
+        if kept and kept[0] == folder and kept[1] and kept[1] == stat_signature(folder):
+            return kept[2]
+        return None
 
-    def _build_in(self, folder: Path, name: str, scan: dict, progress: Progress) -> IndexReport:
+    def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
         from whoosh import index
 
-        ix = index.create_in(str(folder), _schema())
-        manifest = Manifest()
         paths = sorted(rel for rel in scan if rel.startswith("stories/"))
         # The names the old index knew: a story whose redact list has become unreadable keeps them.
         old = self._current()
         old_manifest = Manifest.read(old) if old is not None else None
         previous = old_manifest.stories if old_manifest else {}
-        report = self._index_paths(ix, manifest, paths, scan, progress, rebuild=True, previous=previous)
+        del old_manifest
+        # Every stored text is redacted with the names of the whole archive, so they are read first
+        # (only files that mention 'redact' are parsed). If the full parse finds other names (a key
+        # YAML spells another way), the build starts over with those: never with fewer.
+        key = index_key(self.home)
+        entries = set()
+        for n, (rel, (found, _)) in enumerate(zip(paths, self._map(_pool_redactions, paths, key, ())), 1):
+            entries.update(found if found is not None else (previous.get(rel) or ("", False, "", ()))[3])
+            if progress and (n % 200 == 0 or n == len(paths)):   # progress: checking, indexing, saving
+                progress(n, 3 * len(paths), "checking")
+        for _ in range(3):
+            # Named after the building process: a killed build's folder is swept by the next writer.
+            name = f"index-{os.getpid()}-{os.urandom(4).hex()}"
+            folder = self.home / name
+            folder.mkdir(parents=True)
+            try:
+                ix = index.create_in(str(folder), _schema())
+                manifest = Manifest()
+                report = self._index_paths(ix, manifest, paths, scan, progress, rebuild=True, previous=previous,
+                                           entries=entries)
+                if manifest.redact_entries() == entries:
+                    manifest.write(folder)
+                    self._switch(name)
+                    break
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)   # a failed build leaves nothing behind (a full disk)
+                raise
+            entries = manifest.redact_entries()
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            raise RuntimeError("the archive's redaction lists kept changing while the index was built")
         report.rebuilt = True
-        manifest.write(folder)
-        # The switch: one atomic rename; until then readers use the old index.
+        self._sweep(keep=folder)
+        return report
+
+    def _switch(self, name: str) -> None:
+        """Make the index folder ``name`` the live one: one atomic rename; until then readers use the old index."""
         tmp = self.home / f".current.{os.getpid()}"
         tmp.write_text(name, encoding="utf-8")
         if (self.home / "current").is_dir() and not (self.home / "current").is_symlink():
             shutil.rmtree(self.home / "current")   # a damaged home: `current` must be the file that names the index
         os.replace(tmp, self.home / "current")
-        self._sweep(keep=folder)
-        return report
+
+    def _map(self, func, items: list, key: bytes, entries, parallel=None):
+        from . import parallel as par
+
+        return par.ordered_map(func, items, _pool_init, (self.archive, self.vocabulary(), key, tuple(entries)),
+                               parallel=parallel)
 
     def _sweep(self, keep: Path) -> None:
         """Remove index folders other than the live one (old ones, and those of killed builds)."""
@@ -374,7 +436,8 @@ class Index:
                                         or not ok and (clash in edited or not _watched(snapshot)))}
         ix = index.open_dir(str(folder))
         before_redact = manifest.redact_entries()
-        report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False)
+        report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False,
+                                   entries=before_redact)
         for rel in removed:
             manifest.forget(rel)
         if manifest.redact_entries() != before_redact:
@@ -382,104 +445,88 @@ class Index:
             self.notice("a redaction list changed; rebuilding the search index")
             return self._rebuild(scan, progress)
         manifest.write(folder)
+        signature = stat_signature(folder)
+        self._manifest = (folder, signature, manifest)
+        self._table = _StatTable(folder, signature, dict(manifest.stat))   # what was just written
         return report
 
     def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,
-                     rebuild: bool, previous: Optional[dict] = None) -> IndexReport:
-        from .validate import SnapshotCache, check_story
+                     rebuild: bool, previous: Optional[dict] = None, entries=()) -> IndexReport:
+        """Parse, validate and index ``paths`` as a stream: workers make the documents a window at a
+        time, redacted with ``entries`` (the archive's names as keyed hashes); this process adds each
+        to the writer and keeps only the manifest's small record. The caller compares ``entries``
+        with the manifest's afterwards and builds again if a list changed."""
+        from . import parallel as par
 
-        vocabulary = self.vocabulary()
-        snapshots = SnapshotCache(self.archive)
         report = IndexReport()
         todo = [rel for rel in paths if rel in scan]
-        # Progress runs over three phases: checking every story, adding it to the index, and then
-        # saving the index (whoosh's commit: ~40% of a full build), shown as a phase of its own.
-        steps = 3 * len(todo)
-        step = (lambda n, _total, phase="checking": progress(n, steps, phase)) if progress else None
-        if len(todo) > PARALLEL_CHECK_FROM and hasattr(os, "fork"):   # the pool's workers are forked
-            parsed = _check_in_pool(self.archive, vocabulary, todo, step)
-        else:
-            parsed = {}
-            for n, rel in enumerate(todo, 1):
-                parsed[rel] = check_story(self.archive.root / rel, self.archive, vocabulary, snapshots)
-                if step:
-                    step(n, steps)
+        key = index_key(self.home)
         # Duplicate ids, in file order, against the stories already indexed and kept.
         ids = {sid: rel for rel, (sid, ok, _, _) in manifest.stories.items() if ok and rel not in paths and sid}
-        failed_on: dict[str, tuple[str, str]] = {}   # rel -> (the story it clashed with, its snapshot)
-        for rel in todo:
-            story, problems = parsed[rel]
-            if story is None:
-                failed_on[rel] = ("", _snapshot_of(self.archive.root / rel, self.archive.root))
-                continue
-            other = ids.setdefault(story.id, rel)
-            if other != rel:
-                problems = problems + [Problem(rel, story.lines.get("id"), f"duplicate id '{story.id}', also used by "
-                                               f"{other}; give each story its own id")]
-                parsed[rel] = (None, problems)
-                failed_on[rel] = (other, story.source.get("snapshot", ""))
-        # Redaction is archive-wide: the names of every story, kept or changed, as keyed hashes. A
-        # story whose list cannot be read keeps the names it had and is marked: outputs are refused.
-        key = index_key(self.home)
-        for rel, (story, _) in parsed.items():
-            before = manifest.stories.get(rel) or (previous or {}).get(rel)
-            manifest.unreadable_lists.pop(rel, None)
-            try:
-                names = story.redact if story is not None else declared_names(self.archive.root / rel)
-                entries = tuple(sorted(Redactor.from_names(names, key).entries))
-            except Unreadable as e:
-                manifest.unreadable_lists[rel] = str(e)
-                entries = before[3] if before else ()
-            clash, snapshot = failed_on.get(rel, ("", ""))
-            manifest.stories[rel] = ((story.id, True, story.source.get("snapshot", ""), entries)
-                                     if story else (clash, False, snapshot, entries))
         for rel in paths:
             if rel not in scan:
                 manifest.stories.pop(rel, None)
                 manifest.unreadable_lists.pop(rel, None)
-        redact = Redactor.from_hashes(key, manifest.redact_entries())
-        for rel, (story, problems) in parsed.items():
-            if story is not None and (redact.finds(story.id) or redact.finds(story.source.get("snapshot", ""))):
-                parsed[rel] = (None, problems + [Problem(rel, story.lines.get("id"), ID_HOLDS_NAME)])
-                manifest.stories[rel] = ("", False, "", manifest.stories[rel][3])
         # Plain (not compound) segment files are memory-mapped when read: a search then reads only
-        # the stored fields of the hits it shows, instead of copying a compound file's part.
-        if rebuild and len(paths) > 2000:
-            writer = ix.writer(procs=2, limitmb=1024, multisegment=True, compound=False)
+        # the stored fields of the hits it shows, instead of copying a compound file's part. Each
+        # of the two writer processes sorts postings in memory up to ``limitmb``, then in runs on disk.
+        if rebuild and len(todo) >= par.PARALLEL_FROM and par.can_fork():
+            writer = ix.writer(procs=2, limitmb=WRITER_LIMIT_MB, multisegment=True, compound=False)
         else:
-            writer = ix.writer(limitmb=512, compound=False)
+            writer = ix.writer(limitmb=256, compound=False)
         try:
-            for rel in paths:
-                if not rebuild:
+            if not rebuild:
+                for rel in paths:
                     writer.delete_by_term("path", rel)
-                story, problems = parsed.get(rel, (None, []))
-                if story is not None and story.status in HIDDEN_STATUSES:
-                    pass   # rejected or withdrawn: kept on disk (and its redactions in force), out of every output
-                elif story is not None:
-                    writer.add_document(**story_document(redact_story(story, redact), rel))
+            if progress and not rebuild:
+                progress(0, 3 * len(todo), "checking")
+            results = self._map(_pool_document, todo, key, entries, parallel=len(todo) >= par.PARALLEL_FROM)
+            for n, (rel, doc, problems, (sid, snapshot), (names, unreadable), digest, line) in enumerate(results, 1):
+                # Redaction is archive-wide: the names of every story, kept or changed, as keyed hashes. A
+                # story whose list cannot be read keeps the names it had and is marked: outputs are refused.
+                before = manifest.stories.get(rel) or (previous or {}).get(rel)
+                manifest.unreadable_lists.pop(rel, None)
+                if names is None:
+                    manifest.unreadable_lists[rel] = unreadable
+                    names = before[3] if before else ()
+                # A failed story keeps, instead of its id, the file of the story whose id it repeated
+                # (or ""), and the snapshot it names: it is checked again only when one of them changes.
+                clash = ""
+                if doc is not None:
+                    other = ids.setdefault(sid, rel)
+                    if other != rel:
+                        problems = problems + [Problem(rel, line, f"duplicate id '{sid}', also used by "
+                                                       f"{other}; give each story its own id")]
+                        doc, clash = None, other
+                manifest.stories[rel] = (sid, True, snapshot, names) if doc is not None else (clash, False, snapshot, names)
+                if isinstance(doc, str):   # HIDDEN
+                    pass
+                elif doc is not None:
+                    writer.add_document(**doc)
                     report.indexed += 1
-                    if step:
-                        step(len(todo) + report.indexed, steps, "indexing")
-                elif rel in scan:
-                    report.skipped.extend(p for p in problems if p.severity == "error")
                 else:
-                    report.removed += 1
-                if rel in scan:
-                    manifest.record(rel, scan[rel], self.archive.root)
-            for rel, stat in scan.items():
-                if not rel.startswith("stories/") and manifest.stat.get(rel) != stat:
-                    manifest.record(rel, stat, self.archive.root)
-            if step:
-                step(2 * len(todo), steps, "saving")
+                    report.skipped.extend(p for p in problems if p.severity == "error")
+                manifest.stat[rel] = scan[rel]
+                manifest.hashes[rel] = digest
+                if progress:   # the first third was the check of every file's redact list (_rebuild)
+                    progress(len(todo) + n, 3 * len(todo), "indexing")
+            report.removed = sum(1 for rel in paths if rel not in scan)
+            others = [rel for rel, stat in scan.items() if not rel.startswith("stories/") and manifest.stat.get(rel) != stat]
+            hashes = self._map(_pool_hash, others, key, (), parallel=len(others) >= par.PARALLEL_FROM)
+            for rel, digest in zip(others, hashes):
+                manifest.stat[rel] = scan[rel]
+                manifest.hashes[rel] = digest
+            if progress:
+                progress(2 * len(todo), 3 * len(todo), "saving")
             writer.commit(optimize=False)
-            if step:
-                step(steps, steps, "saved")
+            if progress:
+                progress(3 * len(todo), 3 * len(todo), "saved")
         except BaseException:
             writer.cancel()
             raise
         report.total = sum(1 for _, ok, _, _ in manifest.stories.values() if ok)
         self.facet_cache = write_facet_cache(ix)
-        self._write_vocabulary_cache(Path(ix.storage.folder), redact)
+        self._write_vocabulary_cache(Path(ix.storage.folder), Redactor.from_hashes(key, manifest.redact_entries()))
         return report
 
     # -- reading
@@ -520,6 +567,21 @@ class Index:
     def redactor(self) -> Redactor:
         """The redactor every output goes through; one error instead if a redact list cannot be read."""
         return self.redaction().require()
+
+    def bad_count(self) -> int:
+        """How many story files the live index left out for their errors (its small counts file)."""
+        folder = self._current()
+        if folder is None:
+            return 0
+        self._note_read(folder)
+        try:
+            version, bad = marshal.loads((folder / "counts.bin").read_bytes())
+            if version == SCHEMA_VERSION:
+                return bad
+        except (OSError, ValueError, EOFError, TypeError):
+            pass
+        manifest = Manifest.read(folder)   # an index written before counts.bin
+        return sum(1 for _, ok, _, _ in manifest.stories.values() if not ok) if manifest else 0
 
     def open(self):
         """(index, searcher) on the live index; a damaged index is rebuilt first, with one line saying so.

@@ -97,6 +97,10 @@ def _year(value: Optional[str]) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
+def _flat(value) -> str:
+    return " ".join(str(value).replace("\t", " ").split("\n")) if value else ""
+
+
 def story_document(story: Story, rel: str) -> dict[str, Any]:
     """What the index keeps of one story. The story comes redacted (``redact.redact_story``): no
     protected name reaches a stored field, a column or an index term."""
@@ -125,10 +129,15 @@ def story_document(story: Story, rel: str) -> dict[str, Any]:
         # Snippets come from the quotes and the start of the summary: enough to show why it matched.
         "content": "\n\n".join([*quotes, body])[:SNIPPET_SOURCE_CHARS],
         "themes": ",".join(themes),
-        # One packed value per story: the search facets first (FACETS order), then what stats needs.
-        "facets": "\t".join(["|".join(themes), story.group, story.language, str(year or ""), story.status,
-                             story.sensitivity, origin.replace("\t", " "), "1" if story.synthetic else "0",
-                             str(len(story.quotes))]).encode("utf-8"),
+        # One packed value per story: the search facets first (FACETS order), then what stats and
+        # brief selection need (facets.PROFILE_FIELDS): both read this column, never stored fields.
+        "facets": "\t".join(_flat(v) for v in [
+            "|".join(themes), story.group, story.language, str(year or ""), story.status, story.sensitivity,
+            origin, "1" if story.synthetic else "0", str(len(story.quotes)),
+            story.id, rel, alias, story.source.get("snapshot", ""), "|".join(story.themes),
+            # quote_meta, one quote after another: "theme|theme/graphic group_claim", e.g. "regret/10;..."
+            ";".join("|".join(story.quote_themes(q)) + "/" + ("1" if q.graphic else "0") +
+                     ("1" if q.frames_group_claim else "0") for q in story.quotes)]).encode("utf-8"),
         "group": story.group, "language": story.language, "status": story.status,
         "sensitivity": story.sensitivity, "synthetic": "true" if story.synthetic else "false",
         "speaker": alias + " " + role, "origin": origin, "warning": " ".join(story.content_warnings),

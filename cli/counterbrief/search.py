@@ -17,7 +17,7 @@ ALIASES = {"theme": "themes", "lang": "language", "published": "year"}
 QUERY_FIELDS = ("id", "themes", "group", "language", "year", "status", "sensitivity", "synthetic", "speaker",
                 "warning", "origin")
 
-__all__ = ["Index", "SearchRequest", "SearchResult", "search", "gated_profiles", "story_profiles"]
+__all__ = ["Index", "SearchRequest", "SearchResult", "search", "gated_profiles", "query_scores", "story_profiles"]
 
 
 @dataclass
@@ -226,15 +226,35 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
 
 
 def gated_profiles(index: Index, levels: set[str], include_synthetic: bool) -> list[dict]:
-    """The stored metadata of every approved account at the given sensitivity levels, from the index."""
+    """The profile of every approved account at the given sensitivity levels, from the index's facet
+    column (id, path, speaker, snapshot, origin, language, themes, all_themes, group, year, ...)."""
+    from .facets import gated
+
+    return gated(index, levels, include_synthetic)
+
+
+def query_scores(index: Index, query: str, vocabulary) -> dict[str, float]:
+    """The query's score for every matching account, scaled 0..1 (best = 1), by id: scored, with
+    ids read from the id column, without reading any stored field."""
     from whoosh import query as wq
 
+    raw = query.strip()
+    check_query(raw)
     ix, searcher = index.open()
-    terms = [wq.Term("status", "approved"), wq.Or([wq.Term("sensitivity", lv) for lv in sorted(levels)])]
-    if not include_synthetic:
-        terms.append(wq.Term("synthetic", "false"))
+    qstring = _RANGE.sub(r"\1:[\2 TO \3]", raw)
+    if qstring in ("", "*"):
+        q = wq.Every()
+    else:
+        q = _parser(searcher.schema).parse(expand_synonyms(qstring, vocabulary))
+        if q is wq.NullQuery:
+            raise UsageProblem(f"query {raw!r} has no words to search for", fix="give a word, a phrase or a filter")
     with searcher:
-        return [dict(searcher.stored_fields(n)["meta"]) for n in sorted(searcher.docs_for_query(wq.And(terms)))]
+        results = searcher.search(q, limit=None, terms=False)
+        ids = searcher.reader().column_reader("id")
+        # rounded as a search hit's score is, so a brief picks exactly what it picked from hits
+        scored = [(ids[docnum], round(float(score), 4)) for score, docnum in results.top_n]
+    best = max((s for _, s in scored), default=0) or 1
+    return {sid: s / best for sid, s in scored}
 
 
 def _sort_order(sort: str):

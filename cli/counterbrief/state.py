@@ -20,7 +20,7 @@ from .load import scan_archive
 from .model import Archive
 
 INDEX_NAME = re.compile(r"index-[0-9]+-[0-9a-f]+")   # index-PID-RANDOM: the process that builds it
-SCHEMA_VERSION = 15   # 15: redact.bin records which key its hashes were made with
+SCHEMA_VERSION = 16   # 15: redact.bin records its key; 16: stat.bin packed, counts.bin, failed stories keep what they failed on
 
 
 def index_home(archive: Archive) -> Path:
@@ -50,31 +50,113 @@ def current_folder(home: Path) -> Optional[Path]:
 
 
 def read_stat(folder: Path) -> Optional[dict]:
-    """The (size, mtime) table an index folder was built from: all an unchanged search reads."""
+    """The (size, mtime) table an index folder was built from, as a dict (updates use it)."""
     return read_stat_signed(folder)[1]
 
 
 def read_stat_signed(folder: Path) -> tuple[tuple, Optional[dict]]:
     """(the signature of the stat.bin read, its table): the signature tells one write of it from the next."""
+    signature, table = read_stat_table(folder)
+    return signature, table.as_dict() if table is not None else None
+
+
+class StatTable:
+    """The (size, mtime) of every file, compactly: the paths sorted and joined by NUL, and two
+    arrays of 64-bit integers in the same order. Compared as a whole (string and array equality,
+    in C) or a share at a time (every k-th file), without a dict of the whole archive."""
+
+    __slots__ = ("names", "sizes", "mtimes")
+
+    def __init__(self, names: str, sizes, mtimes):
+        self.names, self.sizes, self.mtimes = names, sizes, mtimes
+
+    @classmethod
+    def from_dict(cls, stat: dict) -> "StatTable":
+        from array import array
+
+        rels = sorted(stat)
+        return cls("\0".join(rels), array("q", [stat[r][0] for r in rels]), array("q", [stat[r][1] for r in rels]))
+
+    def rels(self) -> list[str]:
+        return self.names.split("\0") if self.names else []
+
+    def as_dict(self) -> dict:
+        return dict(zip(self.rels(), zip(self.sizes, self.mtimes)))
+
+    def dumps(self) -> bytes:
+        return marshal.dumps((SCHEMA_VERSION, self.names, self.sizes.tobytes(), self.mtimes.tobytes()))
+
+    @classmethod
+    def loads(cls, data: bytes) -> Optional["StatTable"]:
+        from array import array
+
+        version, names, sizes, mtimes = marshal.loads(data)
+        if version != SCHEMA_VERSION:
+            return None
+        a, b = array("q"), array("q")
+        a.frombytes(sizes)
+        b.frombytes(mtimes)
+        return cls(names, a, b)
+
+
+def read_stat_table(folder: Path) -> tuple[tuple, Optional[StatTable]]:
     try:
         with open(folder / "stat.bin", "rb") as f:
             st = os.fstat(f.fileno())
-            version, stat = marshal.loads(f.read())
-        return (st.st_ino, st.st_size, st.st_mtime_ns), (stat if version == SCHEMA_VERSION else None)
-    except (OSError, ValueError, EOFError, TypeError):
+            data = f.read()
+        signature = (st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
         return (), None
+    try:
+        return signature, StatTable.loads(data)
+    except (ValueError, EOFError, TypeError):
+        return signature, None
 
 
 def write_stat(folder: Path, stat: dict) -> None:
     """Write the table last, after the commit it describes: stat.bin is what says "this index is fresh"."""
     from .write import write_atomic
 
-    write_atomic(folder / "stat.bin", marshal.dumps((SCHEMA_VERSION, stat)))
+    write_atomic(folder / "stat.bin", StatTable.from_dict(stat).dumps())
+
+
+def listing(root: Path) -> list[str]:
+    """The sorted archive-relative paths of every file the index depends on (as ``load.scan_archive``)."""
+    names: list[str] = []
+    for sub, suffix in (("sources", ""), ("stories", ".md")):
+        try:
+            with os.scandir(root / sub) as it:
+                part = [sub + "/" + e.name for e in it if e.name.endswith(suffix) and e.is_file()]
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        part.sort()
+        names += part
+    if os.path.isfile(root / "vocabulary.yml"):
+        names.append("vocabulary.yml")
+    return names
+
+
+def scan_part(root: Path, names: list[str], part: int, parts: int):
+    """(sizes, mtimes) arrays of every ``parts``-th file from ``part``; a file gone since the listing is -1."""
+    from array import array
+
+    sizes, mtimes = array("q"), array("q")
+    stat = os.stat
+    base = str(root) + os.sep
+    for rel in names[part::parts]:
+        try:
+            st = stat(base + rel)
+            sizes.append(st.st_size)
+            mtimes.append(st.st_mtime_ns)
+        except OSError:
+            sizes.append(-1)
+            mtimes.append(-1)
+    return sizes, mtimes
 
 
 def why_unusable(folder: Path) -> str:
     try:
-        version, _ = marshal.loads((folder / "stat.bin").read_bytes())
+        version = marshal.loads((folder / "stat.bin").read_bytes())[0]
         if version != SCHEMA_VERSION:
             return "the search index was made by another version of counterbrief"
     except (OSError, ValueError, EOFError, TypeError):
@@ -103,75 +185,99 @@ class Verdict:
 
 
 class Probe:
-    """The freshness check of one command, run in a child process when the platform can fork.
+    """The freshness check of one command, run in child processes when the platform can fork.
 
     ``started`` is False when there is no index yet or no fork: the caller then brings the index
-    up to date first, the plain way. The child only reads (stat calls and ``stat.bin``); every
-    write to the index stays with the parent, under the index lock.
+    up to date first, the plain way. Each child lists the archive, stats its share of the files
+    (every k-th; one child per core on a large archive, see ``early.spawn``) and compares that
+    share with ``stat.bin``. The children only read; every write to the index stays with the
+    parent, under the index lock.
     """
 
-    def __init__(self, archive: Archive):
-        self.pid: Optional[int] = None
-        self.fd: Optional[int] = None
+    def __init__(self, archive: Archive, children: Optional[list] = None):
+        from . import early
+
+        self.root = archive.root
         self.home = index_home(archive)
-        if not hasattr(os, "fork") or os.environ.get("COUNTERBRIEF_NO_PROBE"):
+        self.children: list[tuple[int, int]] = children or []   # (pid, read end of its pipe)
+        if self.children or not hasattr(os, "fork") or os.environ.get("COUNTERBRIEF_NO_PROBE"):
             return
         folder = current_folder(self.home)
-        if folder is None:
-            return
-        read_end, write_end = os.pipe()
-        try:
-            pid = os.fork()
-        except OSError:
-            os.close(read_end)
-            os.close(write_end)
-            return
-        if pid == 0:   # the child: compare, send the verdict, leave without running any exit handler
-            code = 1
-            try:
-                os.close(read_end)
-                scan = scan_archive(archive)
-                signature, stat = read_stat_signed(folder)
-                fresh = stat == scan and current_folder(self.home) == folder
-                payload = marshal.dumps((str(folder), signature, fresh, None if fresh else scan))
-                with os.fdopen(write_end, "wb") as out:
-                    out.write(payload)
-                code = 0
-            finally:
-                os._exit(code)
-        os.close(write_end)
-        self.pid, self.fd = pid, read_end
+        if folder is not None:
+            self.children = early.spawn(str(self.root), str(self.home), str(folder))
 
     @property
     def started(self) -> bool:
-        return self.pid is not None
+        return bool(self.children)
 
     def verdict(self) -> Optional[Verdict]:
-        """Wait for the child; None when it could not tell (the caller then checks the plain way)."""
-        if self.pid is None:
+        """Wait for the children; None when they could not tell (the caller then checks the plain way)."""
+        if not self.children:
             return None
         try:
-            with os.fdopen(self.fd, "rb") as f:
-                data = f.read()
-            folder, signature, fresh, scan = marshal.loads(data)
-            return Verdict(Path(folder), tuple(signature), bool(fresh), scan)
-        except (OSError, ValueError, EOFError, TypeError):
+            answers = []
+            for _, fd in self.children:
+                with os.fdopen(fd, "rb", closefd=False) as f:
+                    answers.append(marshal.loads(f.read()))
+            return _combine(self.home, answers)
+        except (OSError, ValueError, EOFError, TypeError, IndexError):
             return None
         finally:
-            self._reap()
+            self.close()
 
     def close(self) -> None:
-        """Stop waiting (e.g. the query was refused): the child is reaped, its answer dropped."""
-        if self.pid is not None:
-            try:
-                os.close(self.fd)
-            except OSError:
-                pass
-            self._reap()
+        """Stop waiting (e.g. the query was refused): the children are reaped, their answers dropped."""
+        from . import early
 
-    def _reap(self) -> None:
-        try:
-            os.waitpid(self.pid, 0)
-        except OSError:
-            pass
-        self.pid = None
+        early.reap(self.children)
+        self.children = []
+
+
+def compare_share(root: Path, home: Path, folder: Path, part: int, parts: int) -> bytes:
+    """One child's verdict on its share of the files, marshalled:
+    (folder, signature, fresh, part, parts, names or None when they equal stat.bin's, sizes, mtimes)."""
+    names = listing(root)
+    sizes, mtimes = scan_part(root, names, part, parts)
+    signature, table = read_stat_table(folder)
+    joined = "\0".join(names)
+    same_names = table is not None and table.names == joined
+    fresh = (same_names and table.sizes[part::parts] == sizes and table.mtimes[part::parts] == mtimes
+             and current_folder(home) == folder)
+    return marshal.dumps((str(folder), signature, fresh, part, parts, None if same_names else joined,
+                          sizes.tobytes(), mtimes.tobytes()))
+
+
+def _combine(home: Path, answers: list) -> Optional[Verdict]:
+    """The verdict of all shares: fresh only if every share is; else the archive's whole table."""
+    from array import array
+
+    folders = {a[0] for a in answers}
+    signatures = {tuple(a[1]) for a in answers}
+    if len(folders) != 1 or len(signatures) != 1:
+        return None   # an update between the children's reads: let the plain check decide
+    folder, signature = Path(answers[0][0]), tuple(answers[0][1])
+    if all(a[2] for a in answers):
+        return Verdict(folder, signature, True, None)
+    joined = next((a[5] for a in answers if a[3] == 0), None)
+    if joined is None:   # child 0 found stat.bin's names: take them from there
+        sig, table = read_stat_table(folder)
+        if table is None or sig != signature:
+            return Verdict(folder, signature, False, None)
+        joined = table.names
+    rels = joined.split("\0") if joined else []
+    sizes, mtimes = array("q", [0]) * len(rels), array("q", [0]) * len(rels)
+    for _, _, _, part, parts, _, s, m in answers:
+        a, b = array("q"), array("q")
+        a.frombytes(s)
+        b.frombytes(m)
+        sizes[part::parts], mtimes[part::parts] = a, b
+    scan = {rel: (sz, mt) for rel, sz, mt in zip(rels, sizes, mtimes) if sz >= 0}
+    return Verdict(folder, signature, False, scan)
+
+
+def take_probe(archive: Archive) -> Probe:
+    """The probe the console script started for this archive (``early.start``), else a new one."""
+    from . import early
+
+    home = index_home(archive)
+    return Probe(archive, early.take(archive.root, home))

@@ -444,6 +444,140 @@ def _valid_date(value) -> bool:
     return True
 
 
+_CHECK_STATE: dict = {}
+
+
+def _check_init(archive: Archive, vocabulary) -> None:
+    _CHECK_STATE.update(archive=archive, vocabulary=vocabulary, snapshots=SnapshotCache(archive))
+
+
+def _declared(path: Path) -> tuple[list[str], str]:
+    """(names the file protects, "") or ([], why its list cannot be read)."""
+    from .redact import protected_names
+
+    names, why = protected_names(path)
+    return names or [], why
+
+
+def _check_one(path: Path) -> tuple:
+    """(problems, ok, the id the file declares, its line, (names, why unreadable)): the story stays here."""
+    st = _CHECK_STATE
+    seen: dict[str, str] = {}
+    story, problems = check_story(path, st["archive"], st["vocabulary"], st["snapshots"], seen)
+    sid = next(iter(seen), None)
+    line = None
+    if sid is not None:   # the line of the id, for a duplicate found by the parent
+        line = story.lines.get("id") if story else load.parse_story_file(path, str(path)).lines.get("id")
+    declared = (list(story.redact), "") if story is not None and story.redact else _declared(path)
+    snapshot = (story.source.get("snapshot", ""), story.lines.get("source.snapshot")) if story else ("", None)
+    return problems, story is not None, sid, line, declared, snapshot
+
+
+def _declared_one(path: Path) -> tuple[list[str], str]:
+    return _declared(path)
+
+
+@dataclass
+class Checked:
+    """What ``check`` reports, without keeping the stories: counts and problems."""
+
+    archive: Archive
+    vocabulary: dict[str, Theme] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    good: int = 0
+    bad_files: int = 0
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checked:
+    """``load_archive`` for ``check``: the same problems in the same order, judged as a stream over
+    every core, keeping no story, so memory stays bounded whatever the archive's size."""
+    from .parallel import ordered_map
+
+    vocabulary, problems = load_vocabulary(archive)
+    result = Checked(archive, vocabulary=vocabulary, problems=problems)
+    ids: dict[str, str] = {}
+    good: list[tuple] = []   # (shown, id, its line, snapshot, its line) of the stories that passed
+    names: list[str] = []
+    unreadable: dict[str, str] = {}
+    paths = only if only is not None else load.story_paths(archive)
+    for path, (found, ok, sid, id_line, (declared, why), snapshot) in zip(
+            paths, ordered_map(_check_one, paths, _check_init, (archive, vocabulary))):
+        shown = archive.rel(path)
+        if sid is not None:
+            other = ids.setdefault(sid, shown)
+            if other != shown:   # rare: judged again here, as load_archive judges a duplicate
+                _, found = check_story(path, archive, vocabulary, SnapshotCache(archive), {sid: other})
+                ok = False
+        result.problems.extend(found)
+        if ok:
+            good.append((shown, sid, id_line, *snapshot))
+        else:
+            result.bad_files += 1
+        if only is None:
+            names += declared
+            if why:
+                unreadable[shown] = why
+    if only is not None:   # every story's list counts, even when only some files are checked
+        every = load.story_paths(archive)
+        for path, (declared, why) in zip(every, ordered_map(_declared_one, every, _check_init, (archive, vocabulary))):
+            names += declared
+            if why:
+                unreadable[archive.rel(path)] = why
+    # From here as in load_archive: redaction is archive-wide.
+    redactor = Redactor.from_names(names)
+    for shown, why in sorted(unreadable.items()):
+        result.problems.append(Problem(shown, None, f"its redact list cannot be read ({why}); until it is fixed, "
+                                       "every command but check refuses to print anything that could show the names"))
+    for shown, sid, line, snapshot, snapshot_line in good:
+        if redactor.finds(sid):
+            result.problems.append(Problem(shown, line, "the id holds a name another story lists under redact, and "
+                                           "ids are shown everywhere; rename the file and its id to something neutral"))
+            result.bad_files += 1
+        elif redactor.finds(snapshot):
+            result.problems.append(Problem(shown, snapshot_line,
+                                           "the snapshot's file name holds a name listed under redact, and file names "
+                                           "are kept in the search index; rename the file and source.snapshot"))
+            result.bad_files += 1
+        else:
+            result.good += 1
+    for theme in vocabulary.values():
+        if redactor.finds(" ".join([theme.id, theme.label, *theme.synonyms])):
+            result.problems.append(Problem("vocabulary.yml", None, f"theme '{redactor.text(theme.id)}' "
+                                           "holds a name listed under redact; reword it (a theme whose id holds one is "
+                                           "left out of the index)"))
+    for p in result.problems:
+        p.message = redactor.text(p.message)
+    return result
+
+
+class PinnedStories:
+    """The archive's good stories by id, read one at a time as a recipe's pins ask for them."""
+
+    def __init__(self, archive: Archive, vocabulary):
+        self.archive, self.vocabulary, self._read = archive, vocabulary, {}
+        self.snapshots = SnapshotCache(archive)
+
+    def get(self, sid: str, default=None):
+        if sid not in self._read:
+            path = self.archive.stories_dir / f"{sid}.md"
+            story = None
+            if "/" not in sid and path.is_file():
+                story, _ = check_story(path, self.archive, self.vocabulary, self.snapshots)
+            self._read[sid] = story
+        return self._read[sid] if self._read[sid] is not None else default
+
+    def __iter__(self):
+        return iter(())
+
+
 def load_archive(archive: Archive, only: Optional[list[Path]] = None) -> Loaded:
     """Load and judge the archive (or only the named files). Good stories load beside bad ones."""
     vocabulary, problems = load_vocabulary(archive)

@@ -1,0 +1,444 @@
+"""``counterbrief watch``: a process that keeps the index up to date as files change and answers
+the commands that read it (search, show, stats, themes, brief) over a Unix socket.
+
+The server (``serve``) learns of changes from the operating system through ``watchdog``
+(inotify, FSEvents, kqueue) instead of statting the archive on every command. Before every
+answer it makes sure it has seen every change made before the request arrived: it writes a
+sentinel file inside the watched tree and waits until the event for that write comes back
+through the same queue, behind every earlier event. Changed files are statted one by one and
+the index updated; a lost or overflowed event queue, a dead observer or a sentinel that does not
+come back makes it rescan the whole archive first. It never answers from an index it knows
+to be stale.
+
+The client side (``ask``) is imported by the console script before click or whoosh: it speaks
+a small JSON protocol and gives up silently (the command then runs in process, as always) when
+there is no socket, nobody listening (a watcher killed with kill -9 leaves its socket file),
+a watcher of another version or install, or any error.
+
+The socket lives in the index folder (``ARCHIVE/.counterbrief/watch.sock``) with mode 0600,
+and the server also checks the peer's user id where the platform tells it (Linux).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import sys
+import time
+from typing import Optional
+
+SOCKET = "watch.sock"
+SENTINEL = "watch.sync"
+ANSWERS = {"search", "show", "stats", "themes", "brief"}
+PROTOCOL = 1
+MAX_MESSAGE = 256 * 1024 * 1024
+
+
+def identity() -> dict:
+    """What a client and a server must share: the protocol, the version and the installed package."""
+    from . import __version__
+
+    return {"protocol": PROTOCOL, "version": __version__, "package": os.path.dirname(os.path.abspath(__file__))}
+
+
+# ----------------------------------------------------------------------------- wire
+
+def _send(sock: socket.socket, obj) -> None:
+    data = json.dumps(obj).encode("utf-8")
+    sock.sendall(struct.pack(">I", len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        chunk = sock.recv(min(n - got, 1 << 20))
+        if not chunk:
+            raise ConnectionError("closed")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _recv(sock: socket.socket):
+    (n,) = struct.unpack(">I", _recv_exact(sock, 4))
+    if n > MAX_MESSAGE:
+        raise ConnectionError("message too large")
+    return json.loads(_recv_exact(sock, n).decode("utf-8"))
+
+
+# ----------------------------------------------------------------------------- client
+
+def socket_path(home: str) -> str:
+    return os.path.join(home, SOCKET)
+
+
+def request(home: str, message: dict, timeout: Optional[float] = None) -> Optional[dict]:
+    """One request to the watcher of this index home; None when there is no usable watcher."""
+    path = socket_path(home)
+    if not hasattr(socket, "AF_UNIX") or not os.path.exists(path):
+        return None
+    try:
+        st = os.stat(path)
+        if hasattr(os, "getuid") and st.st_uid != os.getuid():
+            return None   # not ours: never believed
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(path)
+            _send(sock, {**identity(), **message})
+            reply = _recv(sock)
+    except (OSError, ValueError, ConnectionError, struct.error):
+        return None
+    if not isinstance(reply, dict) or reply.get("identity") != identity():
+        return None
+    return reply
+
+
+def ask(root: str, home: str, argv: list[str]) -> Optional[int]:
+    """Run the command through the watcher: its exit code once its output is written, or None."""
+    if os.environ.get("COUNTERBRIEF_NO_WATCH"):
+        return None
+    env = {k: v for k, v in os.environ.items()
+           if k in ("NO_COLOR", "SOURCE_DATE_EPOCH", "COUNTERBRIEF_ARCHIVE", "COLUMNS", "TZ")}
+    # A watcher that hangs is given up on (the command then runs here); a long brief is not cut short.
+    reply = request(home, {"op": "run", "root": root, "argv": argv, "cwd": os.getcwd(), "env": env}, timeout=600)
+    if reply is None or reply.get("op") != "ran":
+        return None
+    out, err = reply.get("stdout", ""), reply.get("stderr", "")
+    try:
+        if err:
+            sys.stderr.write(err)
+            sys.stderr.flush()
+        if out:
+            sys.stdout.buffer.write(out.encode("utf-8", "surrogateescape"))
+            sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    return int(reply.get("code", 1))
+
+
+# ----------------------------------------------------------------------------- server
+
+class _Changes:
+    """What the observer thread has seen since the last answer (guarded by a condition)."""
+
+    def __init__(self, root: str):
+        import threading
+
+        self.root = root
+        self.cond = threading.Condition()
+        self.paths: set[str] = set()
+        self.rescan = False
+        self.sentinels = 0
+
+    def note(self, path: str) -> None:
+        rel = os.path.relpath(path, self.root).replace(os.sep, "/")
+        with self.cond:
+            if rel == ".counterbrief/" + SENTINEL:
+                self.sentinels += 1
+                self.cond.notify_all()
+            elif rel.startswith(".counterbrief") or rel.startswith(".."):
+                return
+            elif rel == "vocabulary.yml" or (rel.count("/") == 1 and rel.split("/")[0] in ("stories", "sources")):
+                self.paths.add(rel)
+
+    def lost(self) -> None:
+        with self.cond:
+            self.rescan = True
+            self.cond.notify_all()
+
+    def take(self) -> tuple[set, bool]:
+        with self.cond:
+            paths, rescan = self.paths, self.rescan
+            self.paths, self.rescan = set(), False
+            return paths, rescan
+
+
+class _Handler:
+    """A watchdog event handler that only records paths (runs on the observer's thread)."""
+
+    def __init__(self, changes: _Changes):
+        self.changes = changes
+
+    def dispatch(self, event) -> None:
+        if event.is_directory:
+            # A folder modified is only a file inside it changing (its own event follows); a folder
+            # moved or removed (stories/ itself, or a whole tree) may hide many: rescan.
+            if event.event_type in ("moved", "deleted") or getattr(event, "is_synthetic", False):
+                rel = os.path.relpath(os.fsdecode(event.src_path), self.changes.root)
+                if not rel.startswith(".counterbrief"):
+                    self.changes.lost()
+            return
+        for name in ("src_path", "dest_path"):
+            path = getattr(event, name, "")
+            if path:
+                self.changes.note(os.fsdecode(path))
+
+
+class _LostEvents:
+    """A logging handler: watchdog reports a lost or overflowed queue in its log; we rescan."""
+
+    def __init__(self, changes: _Changes):
+        import logging
+
+        class H(logging.Handler):
+            def emit(self, record):
+                text = record.getMessage().lower()
+                if "overflow" in text or "lost" in text or "unable" in text:
+                    changes.lost()
+
+        self.handler = H(level=logging.WARNING)
+        logging.getLogger("watchdog").addHandler(self.handler)
+        logging.getLogger("watchdog").setLevel(logging.WARNING)
+        logging.getLogger("watchdog").propagate = False
+
+
+class Server:
+    def __init__(self, archive, idle: float, notice=None):
+        from .state import index_home
+
+        self.archive = archive
+        self.root = str(archive.root)
+        self.home = str(index_home(archive))
+        self.idle = idle
+        self.notice = notice or (lambda line: None)
+        self.changes = _Changes(self.root)
+        self.table: dict = {}
+        self.index = None
+        self.observer = None
+        self.sync_count = 0
+        self.started = time.time()
+        self.last = time.monotonic()
+        self.answered = 0
+        self._folder = None
+
+    # -- freshness
+    def _new_index(self):
+        from .index import Index
+
+        def notice(line: str) -> None:
+            sys.stderr.write(line + "\n")   # the request's captured stderr while a command runs
+        self.index = Index(self.archive, notice=notice)
+        return self.index
+
+    def _full_scan(self) -> None:
+        from .load import scan_archive
+
+        self.table = scan_archive(self.archive)
+
+    def _restat(self, paths: set) -> None:
+        root = self.archive.root
+        for rel in paths:
+            try:
+                st = os.stat(root / rel)
+                import stat as st_mod
+
+                if st_mod.S_ISREG(st.st_mode) and (not rel.startswith("stories/") or rel.endswith(".md")):
+                    self.table[rel] = (st.st_size, st.st_mtime_ns)
+                else:
+                    self.table.pop(rel, None)
+            except OSError:
+                self.table.pop(rel, None)
+
+    def _sync(self) -> bool:
+        """Wait until every change made before now has reached us: True when it has."""
+        if self.observer is None or not self.observer.is_alive():
+            return False
+        with self.changes.cond:
+            seen = self.changes.sentinels
+        self.sync_count += 1
+        try:
+            with open(os.path.join(self.home, SENTINEL), "w", encoding="utf-8") as f:
+                f.write(str(self.sync_count))
+        except OSError:
+            return False
+        deadline = time.monotonic() + 2.0
+        with self.changes.cond:
+            while self.changes.sentinels <= seen:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.changes.cond.wait(left)
+        return True
+
+    def bring_up_to_date(self):
+        """Take in every change made so far; the index's report (what was updated, what skipped)."""
+        from .index import IndexReport
+        from .state import current_folder
+
+        synced = self._sync()
+        paths, rescan = self.changes.take()
+        if not synced or rescan:
+            self._full_scan()
+        elif paths:
+            self._restat(paths)
+        folder = current_folder(self.index.home) if self.index else None
+        if self.index is None or paths or rescan or not synced or folder != self._folder:
+            # The same index object while only stories and sources change: it keeps the manifest it
+            # wrote and the vocabulary it read. A new one when the vocabulary (or anything) may have.
+            index = self.index
+            if index is None or rescan or not synced or "vocabulary.yml" in paths or folder != self._folder:
+                index = self._new_index()
+            index.opened, index.opened_signature, index._mixed = None, (), False
+            report = index.fresh(scan=dict(self.table))
+            self._folder = current_folder(index.home)
+            return report
+        return IndexReport(total=-1)
+
+    # -- serving
+    def _start_observer(self) -> None:
+        from watchdog import events as ev
+        from watchdog.observers import Observer
+
+        _LostEvents(self.changes)
+        self.observer = Observer()
+        # Changes only: with opens and reads in the mask, any reader of the archive (rg, a brief)
+        # would flood the queue, and the sentinel would wait behind thousands of events.
+        changes = [ev.FileCreatedEvent, ev.FileModifiedEvent, ev.FileDeletedEvent, ev.FileMovedEvent,
+                   ev.FileClosedEvent, ev.DirCreatedEvent, ev.DirDeletedEvent, ev.DirMovedEvent]
+        self.observer.schedule(_Handler(self.changes), self.root, recursive=True, event_filter=changes)
+        self.observer.daemon = True
+        self.observer.start()
+
+    def _bind(self) -> socket.socket:
+        path = socket_path(self.home)
+        os.makedirs(self.home, exist_ok=True)
+        if os.path.exists(path):
+            if request(self.home, {"op": "status"}, timeout=2) is not None:
+                raise RuntimeError("running")
+            os.unlink(path)   # left by a watcher that was killed
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            sock.bind(path)
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        sock.listen(16)
+        return sock
+
+    @staticmethod
+    def _warm_up() -> None:
+        """Load now what the first update and the first answer would load (~0.2 s)."""
+        import click.testing  # noqa: F401
+        import filelock  # noqa: F401
+        import whoosh.highlight  # noqa: F401
+
+        from . import cli, search  # noqa: F401
+        from .validate import schema_problems
+
+        schema_problems({}, {}, "")
+
+    def serve(self, ready=None) -> None:
+        sock = self._bind()
+        path = socket_path(self.home)
+        try:
+            self._warm_up()
+            self._start_observer()     # first, so that no change after the scan is missed
+            self._full_scan()
+            self._new_index().fresh(scan=dict(self.table))
+            from .state import current_folder
+
+            self._folder = current_folder(self.index.home)
+            if ready:
+                ready()
+            sock.settimeout(1.0)
+            while True:
+                if time.monotonic() - self.last > self.idle:
+                    break
+                try:
+                    conn, _ = sock.accept()
+                except socket.timeout:
+                    continue
+                with conn:
+                    if not self._handle(conn):
+                        break
+        finally:
+            try:
+                if os.path.exists(path) and os.stat(path).st_ino == os.fstat(sock.fileno()).st_ino:
+                    os.unlink(path)
+            except OSError:
+                pass
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            sock.close()
+            if self.observer is not None:
+                self.observer.stop()
+
+    def _peer_ok(self, conn: socket.socket) -> bool:
+        if hasattr(socket, "SO_PEERCRED") and hasattr(os, "getuid"):
+            try:
+                creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+                _, uid, _ = struct.unpack("3i", creds)
+                return uid == os.getuid()
+            except OSError:
+                return False
+        return True
+
+    def _handle(self, conn: socket.socket) -> bool:
+        """Answer one request; False to stop serving."""
+        conn.settimeout(30)
+        try:
+            if not self._peer_ok(conn):
+                return True
+            msg = _recv(conn)
+            mine = identity()
+            if not isinstance(msg, dict) or any(msg.get(k) != v for k, v in mine.items()):
+                _send(conn, {"identity": mine, "op": "refused", "why": "another version"})
+                return True
+            self.last = time.monotonic()
+            op = msg.get("op")
+            if op == "status":
+                _send(conn, {"identity": mine, "op": "status", "pid": os.getpid(), "archive": self.root,
+                             "since": self.started, "answered": self.answered,
+                             "idle_left": max(0.0, self.idle - (time.monotonic() - self.last))})
+                return True
+            if op == "stop":
+                _send(conn, {"identity": mine, "op": "stopping", "pid": os.getpid()})
+                return False
+            if op == "run":
+                _send(conn, {"identity": mine, **self._run(msg)})
+                self.answered += 1
+                return True
+            _send(conn, {"identity": mine, "op": "refused", "why": "unknown request"})
+        except (OSError, ValueError, ConnectionError, struct.error):
+            pass
+        return True
+
+    def _run(self, msg: dict) -> dict:
+        """Run one command in this process, on the warm index, and return what it printed."""
+        from click.testing import CliRunner
+
+        from . import cli
+
+        argv = [str(a) for a in msg.get("argv", [])]
+        if msg.get("root") != self.root:
+            return {"op": "refused", "why": "another archive"}
+        cwd = os.getcwd()
+        try:
+            os.chdir(msg.get("cwd") or cwd)
+        except OSError:
+            return {"op": "refused", "why": "cwd"}
+        try:
+            cli.WARM_INDEX = self
+            env = {k: v for k, v in (msg.get("env") or {}).items() if isinstance(v, str)}
+            env.setdefault("NO_COLOR", "")
+            runner = CliRunner()
+            result = runner.invoke(cli.main, argv, env=env, catch_exceptions=True, prog_name="counterbrief")
+            if result.exception is not None and not isinstance(result.exception, SystemExit):
+                return {"op": "refused", "why": f"{type(result.exception).__name__}"}
+            return {"op": "ran", "code": result.exit_code,
+                    "stdout": result.stdout_bytes.decode("utf-8", "surrogateescape"),
+                    "stderr": result.stderr_bytes.decode("utf-8", "surrogateescape") if result.stderr_bytes else ""}
+        finally:
+            cli.WARM_INDEX = None
+            os.chdir(cwd)
+
+    def warm(self, archive):
+        """(index, report) brought up to date for ``cli.fresh_answer``, or None for another archive."""
+        if str(archive.root) != self.root:
+            return None
+        report = self.bring_up_to_date()
+        return self.index, report

@@ -1,0 +1,172 @@
+"""Scale: the build and check stream with bounded memory; selection and stats read columns; the
+freshness probe compares compact tables, a share per core."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import synth  # noqa: E402
+
+from counterbrief import load, parallel, state  # noqa: E402
+from counterbrief.search import Index, gated_profiles  # noqa: E402
+
+
+# ------------------------------------------------------------------ bounded memory
+
+_PRODUCED = None
+
+
+def _init_counter(counter):
+    global _PRODUCED
+    _PRODUCED = counter
+
+
+def _produce(i):
+    with _PRODUCED.get_lock():
+        _PRODUCED.value += 1
+    return i
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the pool forks")
+def test_the_workers_never_run_more_than_two_windows_ahead_of_a_slow_consumer():
+    import multiprocessing
+    import time
+
+    counter = multiprocessing.get_context("fork").Value("i", 0)
+    window = 50
+    results = parallel.ordered_map(_produce, list(range(1000)), _init_counter, (counter,), parallel=True, window=window)
+    consumed = 0
+    for i in results:
+        assert i == consumed            # in order
+        consumed += 1
+        if consumed % 100 == 0:
+            time.sleep(0.05)            # the consumer (the index writer) is the slow side
+            assert counter.value - consumed <= 2 * window
+    assert consumed == 1000
+
+
+BUILD_MEMORY = """
+import resource, subprocess, sys
+subprocess.run([sys.executable, "-c", "from counterbrief.cli import run; import sys; "
+                "sys.argv = ['counterbrief', '--archive', sys.argv[1], 'index', '--rebuild']; run()", sys.argv[1]],
+               check=True, capture_output=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux")
+def test_a_full_build_of_a_generated_archive_stays_within_bounded_memory(tmp_path):
+    """2,000 stories take the parallel path (pool of parsers, two whoosh writer processes). Each
+    process stays far below what keeping every parsed story would cost at 100,000 (1.2 GB)."""
+    root = synth.make_archive(tmp_path / "a", 2000, words_per_story=200)
+    out = subprocess.run([sys.executable, "-c", BUILD_MEMORY, str(root)], capture_output=True, text=True, check=True)
+    largest_mb = int(out.stdout.strip()) / 1024      # the largest process of the build, children included
+    assert largest_mb < 250, f"the largest process of the build reached {largest_mb:.0f} MB"
+    archive = load.find_archive(root, None, root)
+    assert Index(archive).fresh().total == -1         # what was built is the archive as it is
+
+
+def test_check_finds_the_same_problems_as_loading_the_whole_archive(make_archive):
+    from counterbrief.validate import check_archive, load_archive
+
+    make_archive.story("one")
+    make_archive.story("two", id="one")                       # a duplicate id
+    make_archive.story("bad", raw="---\nid: [unclosed\n---\n")
+    make_archive.story("three", themes=["no-such-theme"])
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    streamed, loaded = check_archive(archive), load_archive(archive)
+    assert [str(p) for p in streamed.problems] == [str(p) for p in loaded.problems]
+    assert (streamed.good, streamed.bad_files) == (len(loaded.stories), loaded.bad_files)
+
+
+# ------------------------------------------------------------------ columns
+
+def test_brief_selection_reads_from_columns_what_the_stored_fields_say(fixture_archive):
+    archive = load.find_archive(fixture_archive, None, fixture_archive)
+    index = Index(archive)
+    index.fresh()
+    profiles = gated_profiles(index, {"public", "internal"}, include_synthetic=True)
+    assert profiles
+    ix, searcher = index.open()
+    with searcher:
+        stored = {m["id"]: m for m in (f["meta"] for f in searcher.all_stored_fields())}
+    for p in profiles:
+        meta = stored[p["id"]]
+        for key in ("id", "path", "speaker", "snapshot", "origin", "language", "themes", "all_themes", "group",
+                    "year", "status", "sensitivity", "synthetic", "quote_meta"):
+            assert p[key] == meta[key], key
+        assert p["status"] == "approved" and p["sensitivity"] in ("public", "internal")
+
+
+def test_stats_and_selection_never_read_stored_fields_or_the_manifest(fixture_archive, monkeypatch):
+    from counterbrief import index as index_module
+    from counterbrief.facets import story_profiles
+
+    archive = load.find_archive(fixture_archive, None, fixture_archive)
+    index = Index(archive)
+    index.fresh()
+    ix, searcher = index.open()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read the whole table")
+
+    monkeypatch.setattr(index_module.Manifest, "read", classmethod(refuse))
+    from whoosh import reading
+    for cls in (reading.SegmentReader, reading.MultiReader):
+        monkeypatch.setattr(cls, "stored_fields", refuse)
+    profiles, bad = story_profiles(Index(archive))
+    assert profiles and bad == 0
+    assert gated_profiles(Index(archive), {"public"}, include_synthetic=True)
+
+
+# ------------------------------------------------------------------ the freshness probe
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the probe forks")
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_a_probe_split_over_the_cores_sees_a_change_in_any_share(make_archive, monkeypatch, which):
+    from counterbrief import early
+
+    for i in range(6):
+        make_archive.story(f"s{i}")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    Index(archive).fresh()
+    monkeypatch.setattr(early, "SPLIT_FROM_BYTES", 0)   # split even this small archive
+    verdict = state.Probe(archive).verdict()
+    assert verdict.fresh and verdict.scan is None
+    names = state.listing(archive.root)
+    edited = archive.root / names[1 + which]             # a file of one share or another
+    edited.write_text(edited.read_text() + "\n")
+    verdict = state.Probe(archive).verdict()
+    assert not verdict.fresh
+    assert verdict.scan == load.scan_archive(archive)    # the whole table, put together from the shares
+
+
+def test_stat_bin_holds_sorted_paths_and_two_arrays(make_archive):
+    make_archive.story("b")
+    make_archive.story("a")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    index = Index(archive)
+    index.fresh()
+    _, table = state.read_stat_table(index._current())
+    assert table.rels() == sorted(load.scan_archive(archive))
+    assert table.as_dict() == load.scan_archive(archive)
+    assert table.sizes.typecode == "q"
+
+
+def test_the_console_script_finds_an_edit_made_just_before_it_runs(make_archive):
+    make_archive.story("one", body="Camels.")
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("COUNTERBRIEF_")},
+           "COUNTERBRIEF_NO_WATCH": "1"}
+    cmd = [sys.executable, "-c", "import sys; from counterbrief.entry import run; run()",
+           "--archive", str(make_archive.root), "search", "camels", "--json"]
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    assert [h["id"] for h in json.loads(first.stdout)["hits"]] == ["one"]
+    make_archive.story("two", body="More camels.")
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
+    assert sorted(h["id"] for h in json.loads(second.stdout)["hits"]) == ["one", "two"]

@@ -1,0 +1,217 @@
+"""counterbrief watch: its answers equal the in-process ones, and a stale, dead or foreign watcher is never believed."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="the watcher needs Unix sockets")
+
+CLIENT = [sys.executable, "-c", "import sys; from counterbrief.entry import run; sys.argv[0] = 'counterbrief'; run()"]
+
+
+def cb(root, *args, watch=True, check=False):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COUNTERBRIEF_")}
+    if not watch:
+        env["COUNTERBRIEF_NO_WATCH"] = "1"
+    result = subprocess.run([*CLIENT, "--archive", str(root), *args], capture_output=True, text=True, env=env,
+                            timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def start_watcher(root):
+    proc = subprocess.Popen([*CLIENT, "--archive", str(root), "watch", "--idle", "120"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for _ in range(200):
+        if cb(root, "watch", "--status").returncode == 0:
+            return proc
+        if proc.poll() is not None:
+            raise AssertionError(proc.stderr.read())
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("the watcher did not start")
+
+
+def answered(root) -> int:
+    line = cb(root, "watch", "--status", check=True).stderr
+    return int(line.split(": ")[1].split(" commands")[0])
+
+
+@pytest.fixture
+def watched(make_archive):
+    make_archive.story("one", body="Camels crossed the border.")
+    make_archive.story("two", body="Nothing about animals.")
+    cb(make_archive.root, "index", watch=False, check=True)
+    proc = start_watcher(make_archive.root)
+    yield make_archive
+    cb(make_archive.root, "watch", "--stop")
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def same_answers(root, *commands):
+    for command in commands:
+        warm, plain = cb(root, *command), cb(root, *command, watch=False)
+        assert (warm.returncode, warm.stdout) == (plain.returncode, plain.stdout), command
+    return True
+
+
+def test_the_watchers_answers_equal_the_in_process_answers_over_edits_new_files_deletions_and_renames(watched):
+    root = watched.root
+    commands = [("search", "camels", "--json"), ("stats", "--json"), ("show", "one", "--json"),
+                ("search", "*", "--format", "csv"),
+                ("brief", "--theme", "suppression-of-dissent", "--include-synthetic", "--format", "md")]
+    before = answered(root)
+    assert same_answers(root, *commands)
+    watched.story("one", body="Camels crossed the border at night.")              # an edit
+    assert json.loads(cb(root, "search", "night", "--json").stdout)["total"] == 1
+    assert same_answers(root, *commands)
+    watched.story("three", body="More camels, and a smuggler.")                     # a new file
+    assert [h["id"] for h in json.loads(cb(root, "search", "smuggler", "--json").stdout)["hits"]] == ["three"]
+    assert same_answers(root, *commands)
+    (root / "stories" / "two.md").unlink()                                           # a deletion
+    assert json.loads(cb(root, "stats", "--json").stdout) == json.loads(cb(root, "stats", "--json", watch=False).stdout)
+    assert same_answers(root, *commands)
+    os.rename(root / "stories" / "three.md", root / "stories" / "four.md")          # a rename: the id no longer fits
+    warm = cb(root, "search", "smuggler", "--json")
+    assert json.loads(warm.stdout)["hits"] == []
+    assert "four.md" in warm.stderr
+    assert same_answers(root, *commands)
+    (root / "sources" / "src.txt").write_text("The source no longer holds the quote.\n")   # a source changes
+    assert json.loads(cb(root, "search", "camels", "--json").stdout)["hits"] == []
+    assert same_answers(root, *commands)
+    assert answered(root) - before >= 25   # the watcher, not the fallback, gave the answers
+
+
+def test_the_socket_only_its_user_can_open(watched):
+    path = watched.root / ".counterbrief" / "watch.sock"
+    mode = os.stat(path).st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_a_watcher_killed_with_kill_9_leaves_nothing_that_breaks_the_next_command(make_archive):
+    make_archive.story("one", body="Camels.")
+    cb(make_archive.root, "index", watch=False, check=True)
+    proc = start_watcher(make_archive.root)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert (make_archive.root / ".counterbrief" / "watch.sock").exists()   # left behind
+    make_archive.story("two", body="More camels.")
+    result = cb(make_archive.root, "search", "camels", "--json")
+    assert result.returncode == 0 and result.stderr == ""
+    assert sorted(h["id"] for h in json.loads(result.stdout)["hits"]) == ["one", "two"]
+    assert cb(make_archive.root, "watch", "--status").returncode == 1
+    proc = start_watcher(make_archive.root)   # a new watcher replaces the dead socket
+    try:
+        assert same_answers(make_archive.root, ("search", "camels", "--json"))
+    finally:
+        cb(make_archive.root, "watch", "--stop")
+        proc.wait(timeout=10)
+
+
+def _fake_watcher(path, reply):
+    """A server on the socket that answers every request with ``reply`` (plus a made-up identity)."""
+    from counterbrief import watch
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    os.chmod(path, 0o600)
+    sock.listen(4)
+    sock.settimeout(10)
+
+    def serve():
+        try:
+            while True:
+                conn, _ = sock.accept()
+                with conn:
+                    watch._recv(conn)
+                    watch._send(conn, reply)
+        except OSError:
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return sock
+
+
+def test_a_watcher_of_another_version_is_never_believed(make_archive):
+    from counterbrief import watch
+
+    make_archive.story("one", body="Camels.")
+    cb(make_archive.root, "index", watch=False, check=True)
+    other = {**watch.identity(), "version": "0.0.1-other"}
+    sock = _fake_watcher(make_archive.root / ".counterbrief" / "watch.sock",
+                         {"identity": other, "op": "ran", "code": 0, "stdout": "BELIEVED\n", "stderr": ""})
+    try:
+        result = cb(make_archive.root, "search", "camels", "--json")
+        assert "BELIEVED" not in result.stdout
+        assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["one"]
+    finally:
+        sock.close()
+
+
+def test_a_watcher_that_answers_nonsense_is_not_believed(make_archive):
+    make_archive.story("one", body="Camels.")
+    cb(make_archive.root, "index", watch=False, check=True)
+    sock = _fake_watcher(make_archive.root / ".counterbrief" / "watch.sock", ["not", "a", "reply"])
+    try:
+        result = cb(make_archive.root, "search", "camels", "--json")
+        assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["one"]
+    finally:
+        sock.close()
+
+
+def test_the_watcher_rescans_before_answering_when_its_events_were_lost(make_archive):
+    """A lost queue (or a dead observer) is never taken for 'nothing changed'."""
+    from counterbrief import load
+    from counterbrief.search import SearchRequest, search
+    from counterbrief.watch import Server
+
+    make_archive.story("one", body="Camels.")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    server = Server(archive, idle=60)
+    server._start_observer()
+    try:
+        server._full_scan()
+        server.bring_up_to_date()
+        server.observer.stop()              # the observer dies: events from now on are lost
+        server.observer.join(timeout=10)
+        make_archive.story("two", body="More camels.")
+        index, _ = server.warm(archive)
+        found = search(index, SearchRequest(query="camels"), index.vocabulary())
+        assert sorted(h["id"] for h in found.hits) == ["one", "two"]
+        server.changes.lost()               # an overflowed queue: the next answer rescans first
+        make_archive.story("three", body="Camels again.")
+        server.changes.paths.clear()
+        server.observer = None
+        index, _ = server.warm(archive)
+        found = search(index, SearchRequest(query="camels"), index.vocabulary())
+        assert sorted(h["id"] for h in found.hits) == ["one", "three", "two"]
+    finally:
+        if server.observer is not None:
+            server.observer.stop()
+
+
+def test_the_watcher_answers_for_its_own_archive_only(make_archive, tmp_path):
+    from counterbrief import load
+    from counterbrief.watch import Server
+
+    make_archive.story("one")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    other = tmp_path / "other"
+    (other / "stories").mkdir(parents=True)
+    (other / "vocabulary.yml").write_text((make_archive.root / "vocabulary.yml").read_text())
+    server = Server(archive, idle=60)
+    assert server.warm(load.find_archive(other, None, other)) is None

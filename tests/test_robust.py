@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -31,26 +30,35 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+# The command runs as the grandchild of a small Python: a child's peak memory (ru_maxrss) starts from
+# the size of the process it was forked from, so forked from pytest it would carry pytest's size.
+MEASURE = r"""
+import os, subprocess, sys, threading
+timeout, report, args = float(sys.argv[1]), sys.argv[2], sys.argv[3:]
+proc = subprocess.Popen([sys.executable, "-m", "counterbrief.cli", *args])
+timer = threading.Timer(timeout, proc.kill)
+timer.start()
+_, status, usage = os.wait4(proc.pid, 0)
+timer.cancel()
+with open(report, "w") as f:
+    f.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}")
+"""
+
+
 def measured(*args, timeout: float = 120, env: dict | None = None) -> tuple[int, str, str, float, float]:
     """Run ``counterbrief ARGS`` in a child: (exit code, stdout, stderr, seconds, peak MB of that child)."""
     import tempfile
 
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report")
         start = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "counterbrief.cli", *map(str, args)], stdout=out, stderr=err,
-                                env={**os.environ, **(env or {})})
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        subprocess.run([sys.executable, "-c", MEASURE, str(timeout), report, *map(str, args)], stdout=out, stderr=err,
+                       env={**os.environ, **(env or {})}, timeout=timeout + 60)
         seconds = time.monotonic() - start
+        code, peak_kb = map(int, open(report).read().split())
         out.seek(0)
         err.seek(0)
-        return (proc.returncode, out.read().decode(), err.read().decode(), seconds,
-                usage.ru_maxrss / 1024)   # kilobytes on Linux
+        return code, out.read().decode(), err.read().decode(), seconds, peak_kb / 1024   # kilobytes on Linux
 
 
 def story_text(sid: str, extra: str = "", snapshot: str = "sources/src.txt", quotes: list[str] | None = None) -> str:

@@ -528,3 +528,14 @@ def test_add_edit_never_prints_the_name_the_edited_story_protects(archive, tmp_p
     result = run(archive, "add", "--source", str(source), "--alias", "Abu X", "--outlet", "BBC", "--title", "T",
                  "--theme", "suppression-of-dissent", "--quote", "They kill anyone who argues with them.", "--edit")
     assert result.exit_code == 1 and "not verbatim" in result.output and not leaks(result.output), result.output
+
+
+def test_the_last_pass_over_output_reads_the_index_list_and_not_every_story(archive, monkeypatch):
+    from counterbrief import load
+    from counterbrief.redact import output_redactor
+
+    _write(archive, "teller")
+    assert run(archive, "index").exit_code == 0
+    monkeypatch.setattr(load, "story_paths", lambda *a: pytest.fail("read every story file"))
+    last_pass = output_redactor(load.find_archive(archive, None, archive))
+    assert last_pass.text("Karim Haddad and Omar") == "[redacted] and Omar"

@@ -630,3 +630,34 @@ def test_review_and_approve_never_read_a_story_linked_from_outside_the_archive(m
     assert result.exit_code != 0 and "a link to a file outside the archive" in result.stderr
     assert "Outside Secret" in (tmp_path / "outside.md").read_text(encoding="utf-8")   # untouched
     assert (make_archive.root / "stories" / "evil.md").is_symlink()
+
+
+# ----------------------------------------------------------------------------- freshness
+
+def test_an_edit_that_keeps_the_size_and_the_time_stamp_is_still_found(make_archive):
+    path = make_archive.story("teller", body="The word is apples.")
+    # A clock ahead of this one, or a coarse one (1-2 s ticks): the edit lands on the same time stamp.
+    stamp = time.time_ns() + 60 * 10**9
+    os.utime(path, ns=(stamp, stamp))
+
+    def found(word):
+        result = run("--archive", make_archive.root, "search", word, "--json")
+        assert result.exit_code == 0, result.output
+        return [h["id"] for h in json.loads(result.stdout)["hits"]]
+
+    assert found("apples") == ["teller"]
+    path.write_text(path.read_text(encoding="utf-8").replace("apples", "melons"), encoding="utf-8")
+    os.utime(path, ns=(stamp, stamp))
+    assert found("melons") == ["teller"] and found("apples") == []
+
+
+def test_an_index_records_a_file_changed_just_before_it_was_written_as_one_to_look_at_again(make_archive):
+    from counterbrief.state import RACY, current_folder, index_home, read_stat
+
+    old = make_archive.story("old")
+    new = make_archive.story("new")
+    hour_ago = time.time_ns() - 3600 * 10**9
+    os.utime(old, ns=(hour_ago, hour_ago))
+    assert run("--archive", make_archive.root, "index").exit_code == 0
+    table = read_stat(current_folder(index_home(load.find_archive(make_archive.root, None, make_archive.root))))
+    assert table["stories/old.md"][1] == hour_ago and table["stories/new.md"][1] == RACY

@@ -134,6 +134,7 @@ def test_a_probe_split_over_the_cores_sees_a_change_in_any_share(make_archive, m
 
     for i in range(6):
         make_archive.story(f"s{i}")
+    make_archive.settle()
     archive = load.find_archive(make_archive.root, None, make_archive.root)
     Index(archive).fresh()
     monkeypatch.setattr(early, "SPLIT_FROM_BYTES", 0)   # split even this small archive
@@ -150,6 +151,7 @@ def test_a_probe_split_over_the_cores_sees_a_change_in_any_share(make_archive, m
 def test_stat_bin_holds_sorted_paths_and_two_arrays(make_archive):
     make_archive.story("b")
     make_archive.story("a")
+    make_archive.settle()
     archive = load.find_archive(make_archive.root, None, make_archive.root)
     index = Index(archive)
     index.fresh()

@@ -129,6 +129,7 @@ def test_the_probe_says_fresh_only_for_the_archive_the_index_was_built_from(make
     from counterbrief.state import Probe
 
     make_archive.story("one", body="Camels.")
+    make_archive.settle()
     archive = load.find_archive(make_archive.root, None, Path("/"))
     assert not Probe(archive).started          # no index yet: the caller builds it the plain way
     index = Index(archive)
@@ -173,6 +174,7 @@ def test_an_error_met_on_a_stale_index_is_checked_again_on_the_fresh_one(make_ar
     from counterbrief.errors import CounterbriefError
 
     make_archive.story("one")
+    make_archive.settle()
     assert run("--archive", make_archive.root, "stats").exit_code == 0
     ctx = click.Context(main, obj={"archive_opt": make_archive.root, "archive_env": None, "verbose": False,
                                    "debug": False})
@@ -185,6 +187,7 @@ def test_an_error_met_on_a_stale_index_is_checked_again_on_the_fresh_one(make_ar
         return "found it"
 
     make_archive.story("two")
+    make_archive.settle(30)
     assert fresh_answer(ctx, compute) == "found it" and len(calls) == 2
     calls.clear()
     with pytest.raises(CounterbriefError):   # nothing changed: the error stands

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import time
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,10 +113,31 @@ def read_stat_table(folder: Path) -> tuple[tuple, Optional[StatTable]]:
         return signature, None
 
 
+# A file changed this close to the index's write is "racy" (see write_stat): within a tick of the
+# file system's clock (a few ms where stamps have nanoseconds; 1-2 s where they are whole seconds).
+RACY_NS = 100_000_000
+RACY_COARSE_NS = 3_000_000_000
+RACY = -2   # the time recorded for it: no file has it, so the next command looks again
+
+
 def write_stat(folder: Path, stat: dict) -> None:
-    """Write the table last, after the commit it describes: stat.bin is what says "this index is fresh"."""
+    """Write the table last, after the commit it describes: stat.bin is what says "this index is fresh".
+
+    A file changed within a clock tick of now (or in the future) is recorded without its time, as
+    git does with its index: an edit made in the same tick, keeping the size, would otherwise look
+    unchanged for ever. The next command hashes such
+    a file again; the hash tells an edit from a touch, so an unchanged file is not re-indexed.
+    """
     from .write import write_atomic
 
+    now = time.time_ns()
+    fine, coarse = now - RACY_NS, now - RACY_COARSE_NS
+
+    def racy(mtime: int) -> bool:
+        return mtime >= fine or (mtime >= coarse and mtime % 1_000_000_000 == 0)
+
+    if any(racy(mtime) for _, mtime in stat.values()):
+        stat = {rel: (size, RACY if racy(mtime) else mtime) for rel, (size, mtime) in stat.items()}
     write_atomic(folder / "stat.bin", StatTable.from_dict(stat).dumps())
 
 

@@ -181,15 +181,10 @@ def usable_vocabulary(archive: Archive, strict: bool = False) -> tuple[dict[str,
     return themes, problems
 
 
-@dataclass
-class Loaded:
-    """What the archive holds that can be used, and what is wrong with the rest."""
+class _Judged:
+    """What a reading of the archive found wrong, split by severity."""
 
-    archive: Archive
-    stories: list[Story] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
-    vocabulary: dict[str, Theme] = field(default_factory=dict)
-    bad_files: int = 0
+    problems: list[Problem]
 
     @property
     def errors(self) -> list[Problem]:
@@ -198,6 +193,17 @@ class Loaded:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "warning"]
+
+
+@dataclass
+class Loaded(_Judged):
+    """What the archive holds that can be used, and what is wrong with the rest."""
+
+    archive: Archive
+    stories: list[Story] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    vocabulary: dict[str, Theme] = field(default_factory=dict)
+    bad_files: int = 0
 
     def by_id(self) -> dict[str, Story]:
         return {s.id: s for s in self.stories}
@@ -478,7 +484,7 @@ def _declared_one(path: Path) -> tuple[list[str], str]:
 
 
 @dataclass
-class Checked:
+class Checked(_Judged):
     """What ``check`` reports, without keeping the stories: counts and problems."""
 
     archive: Archive
@@ -486,14 +492,6 @@ class Checked:
     problems: list[Problem] = field(default_factory=list)
     good: int = 0
     bad_files: int = 0
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
 
 
 def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checked:

@@ -529,30 +529,8 @@ def check_archive(archive: Archive, only: Optional[list[Path]] = None) -> Checke
             names += declared
             if why:
                 unreadable[archive.rel(path)] = why
-    # From here as in load_archive: redaction is archive-wide.
-    redactor = Redactor.from_names(names)
-    for shown, why in sorted(unreadable.items()):
-        result.problems.append(Problem(shown, None, f"its redact list cannot be read ({why}); until it is fixed, "
-                                       "every command but check refuses to print anything that could show the names"))
-    for shown, sid, line, snapshot, snapshot_line in good:
-        if redactor.finds(sid):
-            result.problems.append(Problem(shown, line, "the id holds a name another story lists under redact, and "
-                                           "ids are shown everywhere; rename the file and its id to something neutral"))
-            result.bad_files += 1
-        elif redactor.finds(snapshot):
-            result.problems.append(Problem(shown, snapshot_line,
-                                           "the snapshot's file name holds a name listed under redact, and file names "
-                                           "are kept in the search index; rename the file and source.snapshot"))
-            result.bad_files += 1
-        else:
-            result.good += 1
-    for theme in vocabulary.values():
-        if redactor.finds(" ".join([theme.id, theme.label, *theme.synonyms])):
-            result.problems.append(Problem("vocabulary.yml", None, f"theme '{redactor.text(theme.id)}' "
-                                           "holds a name listed under redact; reword it (a theme whose id holds one is "
-                                           "left out of the index)"))
-    for p in result.problems:
-        p.message = redactor.text(p.message)
+    kept = judge_redaction(result, Redactor.from_names(names), unreadable, good)
+    result.good += sum(kept)
     return result
 
 
@@ -576,6 +554,40 @@ class PinnedStories:
         return iter(())
 
 
+def judge_redaction(result: _Judged, redactor: Redactor, unreadable: dict[str, str], stories) -> list[bool]:
+    """The archive-wide part of judging an archive, for load_archive and check_archive alike.
+
+    ``stories`` are the stories that passed on their own, as (file, id, id line, snapshot, snapshot
+    line); returns whether each stays. Adds a problem for each story whose redact list cannot be
+    read, each id or snapshot file name holding a protected name, each theme holding one; then
+    redacts every problem's message, since check's lines may quote story text."""
+    for shown, why in sorted(unreadable.items()):
+        result.problems.append(Problem(shown, None, f"its redact list cannot be read ({why}); until it is fixed, "
+                                       "every command but check refuses to print anything that could show the names"))
+    kept = []
+    for shown, sid, line, snapshot, snapshot_line in stories:
+        if redactor.finds(sid):
+            result.problems.append(Problem(shown, line, "the id holds a name another story lists under redact, and "
+                                           "ids are shown everywhere; rename the file and its id to something neutral"))
+        elif redactor.finds(snapshot):
+            result.problems.append(Problem(shown, snapshot_line,
+                                           "the snapshot's file name holds a name listed under redact, and file names "
+                                           "are kept in the search index; rename the file and source.snapshot"))
+        else:
+            kept.append(True)
+            continue
+        result.bad_files += 1
+        kept.append(False)
+    for theme in result.vocabulary.values():
+        if redactor.finds(" ".join([theme.id, theme.label, *theme.synonyms])):
+            result.problems.append(Problem("vocabulary.yml", None, f"theme '{redactor.text(theme.id)}' "
+                                           "holds a name listed under redact; reword it (a theme whose id holds one is "
+                                           "left out of the index)"))
+    for p in result.problems:
+        p.message = redactor.text(p.message)
+    return kept
+
+
 def load_archive(archive: Archive, only: Optional[list[Path]] = None) -> Loaded:
     """Load and judge the archive (or only the named files). Good stories load beside bad ones."""
     vocabulary, problems = load_vocabulary(archive)
@@ -593,29 +605,8 @@ def load_archive(archive: Archive, only: Optional[list[Path]] = None) -> Loaded:
     # Redaction is archive-wide: a name one story protects is protected in every other one too.
     # Every story's list counts, even when only some files are checked.
     redaction = read_archive(load.story_paths(archive), archive.rel)
-    for shown, why in sorted(redaction.unreadable.items()):
-        result.problems.append(Problem(shown, None, f"its redact list cannot be read ({why}); until it is fixed, "
-                                       "every command but check refuses to print anything that could show the names"))
-    kept = []
-    for story in result.stories:
-        if redaction.redactor.finds(story.id):
-            result.problems.append(Problem(archive.rel(story.path), story.lines.get("id"),
-                                           "the id holds a name another story lists under redact, and ids are shown "
-                                           "everywhere; rename the file and its id to something neutral"))
-            result.bad_files += 1
-        elif redaction.redactor.finds(story.source.get("snapshot", "")):
-            result.problems.append(Problem(archive.rel(story.path), story.lines.get("source.snapshot"),
-                                           "the snapshot's file name holds a name listed under redact, and file names "
-                                           "are kept in the search index; rename the file and source.snapshot"))
-            result.bad_files += 1
-        else:
-            kept.append(story)
-    result.stories = kept
-    for theme in vocabulary.values():
-        if redaction.redactor.finds(" ".join([theme.id, theme.label, *theme.synonyms])):
-            result.problems.append(Problem("vocabulary.yml", None, f"theme '{redaction.redactor.text(theme.id)}' "
-                                           "holds a name listed under redact; reword it (a theme whose id holds one is left out of the index)"))
-    # check's own lines may quote story text: they go through the same redaction as every output.
-    for p in result.problems:
-        p.message = redaction.redactor.text(p.message)
+    kept = judge_redaction(result, redaction.redactor, redaction.unreadable,
+                           [(archive.rel(story.path), story.id, story.lines.get("id"), story.source.get("snapshot", ""),
+                             story.lines.get("source.snapshot")) for story in result.stories])
+    result.stories = [story for story, keep in zip(result.stories, kept) if keep]
     return result

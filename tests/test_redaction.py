@@ -40,7 +40,8 @@ def letters(text: str) -> str:
 
 
 def leaks(text: str, name_letters: str = LETTERS) -> bool:
-    return name_letters in letters(text)
+    # Backwards too: written after a right-to-left override, a reversed name displays as the name.
+    return name_letters in letters(text) or name_letters[::-1] in letters(text)
 
 
 # ----------------------------------------------------------------------------- the matcher
@@ -92,10 +93,14 @@ SPELLINGS = {
     "hangul filler between": "Karim\u3164Haddad",
     "percent-encoded": "Karim%20Haddad",
     "control characters inside": "Kar\x00im Ha\x1bddad",
+    "backwards after a right-to-left override": "\u202edaddaH miraK\u202c",
+    "form feed inside": "Kar\x0cim Haddad",
+    "next line (C1) inside": "Kar\x85im Haddad",
+    "lone surrogate inside": "Kar\ud800im Haddad",
 }
 # A story holding control characters is refused by check (no output carries them): its spelling is
 # tested in strings above, and as a refused story below.
-REFUSED = {"control characters inside"}
+REFUSED = {"control characters inside", "form feed inside", "next line (C1) inside", "lone surrogate inside"}
 STORED_SPELLINGS = {k: v for k, v in SPELLINGS.items() if k not in REFUSED}
 
 

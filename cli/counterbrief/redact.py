@@ -42,6 +42,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from .safe import UNSAFE as _DROPPED   # what every output drops: the redactor reads it as nothing
+
 REDACTED = "[redacted]"
 
 # Parts of a text read specially: markup (looked through in one view, read as text in the other),
@@ -57,8 +59,9 @@ _MARKUP_KINDS = ("comment", "tag", "link", "mark")
 _WORDS = re.compile(r"\S+")
 _ASCII_WORD = re.compile(r"[a-z0-9]+")
 _ASCII_MARKS = str.maketrans("", "", "*_~`\\[]")
+_OVERRIDDEN = re.compile("\u202e([^\u202c\n]*)")
 # ASCII control characters that fold to nothing (inside a word they hide it): such text takes the full path.
-_ASCII_HIDDEN = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+_ASCII_HIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Letters that show nothing and sit inside words without ending them (beside every mark and
 # format character): tatweel, Hangul fillers, Khmer inherent vowels.
 _INVISIBLE = frozenset("\u0640\u115f\u1160\u3164\uffa0\u17b4\u17b5")
@@ -93,9 +96,11 @@ def _char(c: str) -> str:
     separates words, else lower-case letters and digits without marks (one character may give two:
     "ﬁ", "ß")."""
     category = unicodedata.category(c)
+    if c != "\r" and _DROPPED.match(c):   # what every output drops (safe.clean_control) joins what it split
+        return ""
     if category.startswith("Z") or c.isspace():
         return " "
-    if c in _INVISIBLE or category in ("Mn", "Me", "Cf", "Cc"):   # outputs drop control characters too
+    if c in _INVISIBLE or category in ("Mn", "Me", "Cf", "Cc", "Cs"):
         return ""
     text = unicodedata.normalize("NFKC", c).translate(_LOOKALIKE).casefold()
     out = []
@@ -317,6 +322,8 @@ class Redactor:
                         if i + n <= len(sequence) and all(sequence[i + k][0] == entry[k] for k in range(1, n)):
                             found.append((view.original(start, False), view.original(sequence[i + n - 1][3] - 1, True)))
                             break
+        if "\u202e" in text:
+            found += self._overridden(text)
         found.sort()
         merged: list[list[int]] = []
         for s, e in found:
@@ -325,6 +332,16 @@ class Redactor:
             else:
                 merged.append([s, e])
         return [(s, e) for s, e in merged]
+
+    def _overridden(self, text: str) -> list[tuple[int, int]]:
+        """Names written backwards after a right-to-left override (U+202E), which displays them the
+        right way round: each overridden run (to its U+202C, a line break or the end) is read reversed."""
+        found = []
+        for m in _OVERRIDDEN.finditer(text):
+            run = m.group(1)
+            start, size = m.start(1), len(run)
+            found += [(start + size - e, start + size - s) for s, e in self.spans(run[::-1])]
+        return found
 
     def text(self, text: str) -> str:
         spans = self.spans(text)

@@ -525,9 +525,10 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callabl
                        "archive_fingerprint": fingerprint.hexdigest(), "tool_version": __version__,
                        "date": recipe.date, "stories": sorted(used)},
     }
-    # Control characters dropped first (safe.py), as every output drops them: redaction then sees
-    # the text as the reader will, and no name split by a NUL is joined again after it.
-    return redact(clean_context(context))
+    # Redacted before control characters are dropped (safe.py): a name written backwards after a
+    # right-to-left override is found only while the override is there. The redactor reads what
+    # outputs drop as nothing, so no name split by one of them is joined again after it.
+    return clean_context(redact(context))
 
 
 # What a participant may see: the messages, the quotes with their context and citations, the questions.

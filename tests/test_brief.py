@@ -334,3 +334,11 @@ def test_an_archive_template_overrides_the_built_in_one(gated, tmp_path):
     assert out.read_text() == "OUR TEMPLATE: Gate test / 2 messages\n"
     html = tmp_path / "brief.html"
     assert brief(gated, html).exit_code == 0 and "<!DOCTYPE html>" in html.read_text()   # html still built in
+
+
+def test_an_adhoc_brief_is_written_for_the_audience_given_on_the_command_line(fixture_archive, tmp_path):
+    out = tmp_path / "b.md"
+    result = CliRunner().invoke(main, ["--archive", str(fixture_archive), "brief", "--theme", "suppression-of-dissent",
+                                       "--audience", "Teachers in Lyon", "--include-synthetic", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Teachers in Lyon" in out.read_text(encoding="utf-8")

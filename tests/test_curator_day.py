@@ -746,3 +746,11 @@ def test_a_bad_setting_in_the_marker_is_one_line_with_its_line_number(tmp_path):
     assert result.exit_code == 2
     assert result.stderr.strip() == ("Error: counterbrief.yml:2: reviewers_required is 'two', not a number from 0 to 9; "
                                      "write e.g. reviewers_required: 2")
+
+
+def test_approving_with_internal_makes_the_account_internal(tmp_path):
+    root = team_archive(tmp_path, reviewers=1)
+    result = run("--archive", root, "approve", "syn-draft", "--by", "Amina", "--internal")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "syn-draft: approved, internal (1 approval of 1 needed)"
+    assert "sensitivity: internal" in (root / "stories" / "syn-draft.md").read_text(encoding="utf-8")

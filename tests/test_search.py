@@ -409,3 +409,11 @@ def test_a_flawed_vocabulary_is_a_warning_and_search_goes_on(fixture_archive):
     assert result.exit_code == 0
     assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["synthetic-en-executions"]
     assert "warning: vocabulary.yml:49: theme 'regret' is defined twice; keep one" in result.stderr
+
+
+def test_the_group_option_keeps_only_that_groups_accounts(make_archive):
+    make_archive.story("isis-one", group="ISIS")
+    make_archive.story("other-one", group="Al-Shabaab")
+    result = run("--archive", make_archive.root, "search", "*", "--group", "Al-Shabaab", "--json")
+    assert result.exit_code == 0, result.output
+    assert [h["id"] for h in json.loads(result.stdout)["hits"]] == ["other-one"]

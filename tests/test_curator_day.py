@@ -754,3 +754,25 @@ def test_approving_with_internal_makes_the_account_internal(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "syn-draft: approved, internal (1 approval of 1 needed)"
     assert "sensitivity: internal" in (root / "stories" / "syn-draft.md").read_text(encoding="utf-8")
+
+
+def test_a_withdrawn_account_is_restored_as_a_draft_that_needs_its_approvals_again(tmp_path):
+    root = team_archive(tmp_path, reviewers=2)
+    story = root / "stories" / "syn-draft.md"
+    for by in ("Amina", "Jonas"):
+        assert run("--archive", root, "approve", "syn-draft", "--by", by, "--public").exit_code == 0
+    assert search_ids(root, "--usable") == ["syn-draft"]
+    assert run("--archive", root, "withdraw", "syn-draft", "--by", "Amina", "--reason", "the speaker asked").exit_code == 0
+    refused = run("--archive", root, "approve", "syn-draft", "--by", "Lina")
+    assert refused.exit_code == 2 and "restore it first" in refused.stderr
+    restored = run("--archive", root, "restore", "syn-draft", "--by", "Amina", "--reason", "the speaker agreed again")
+    assert restored.exit_code == 0, restored.output
+    assert restored.stdout.startswith("syn-draft: draft again; it needs 2 approvals")
+    assert "status: draft" in story.read_text() and "decision: restored" in story.read_text()
+    assert search_ids(root) == ["syn-draft"] and search_ids(root, "--usable") == []
+    once = run("--archive", root, "approve", "syn-draft", "--by", "Jonas")   # the approvals before do not count
+    assert once.stdout.strip() == "syn-draft: reviewed, public (1 approval of 2 needed)"
+    assert run("--archive", root, "approve", "syn-draft", "--by", "Lina").exit_code == 0
+    assert search_ids(root, "--usable") == ["syn-draft"] and run("--archive", root, "check").exit_code == 0
+    again = run("--archive", root, "restore", "syn-draft", "--by", "Amina", "--reason", "x")
+    assert again.exit_code == 2 and "not rejected or withdrawn" in again.stderr

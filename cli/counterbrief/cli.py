@@ -495,6 +495,9 @@ def _said(decision) -> str:
     if decision.decision == "approved":
         tally = f"{count(len(decision.approvals), 'approval')} of {decision.required} needed"
         return f"{decision.id}: {decision.status}, {decision.sensitivity} ({tally})"
+    if decision.decision == "restored":
+        return (f"{decision.id}: draft again; it needs {count(decision.required, 'approval')} before it reaches "
+                "a brief (approvals before it left do not count)")
     return f"{decision.id}: {decision.status}; out of search, show, stats and briefs, its file and record kept"
 
 
@@ -566,6 +569,29 @@ def withdraw(ctx, story_id, reason, by) -> None:
     archive = get_archive(ctx)
     _writable(archive)
     echo(_said(decide(archive, story_id, "withdrawn", by or getpass.getuser(), reason)))
+
+
+@main.command()
+@click.argument("story_id", shell_complete=_complete_story_id)
+@click.option("--by", "by", required=True, help="Your name, as the record should keep it.")
+@click.option("--reason", required=True, help="Why it may come back (e.g. the speaker agreed again).")
+@archive_option
+@click.pass_context
+def restore(ctx, story_id, by, reason) -> None:
+    """Bring back a rejected or withdrawn account as a draft, to be reviewed again.
+
+    Approvals given before it was rejected or withdrawn do not count: it needs the archive's
+    approvals again before it reaches a brief.
+
+    \b
+    Example:
+        counterbrief restore abu-example-cbs-news --by Amina --reason "the speaker agreed again"
+    """
+    from .review import decide
+
+    archive = get_archive(ctx)
+    _writable(archive)
+    echo(_said(decide(archive, story_id, "restored", by, reason)))
 
 
 # --------------------------------------------------------------------------- index / search

@@ -9,7 +9,7 @@ SENSITIVITIES = ("public", "internal", "restricted")
 STATUSES = ("draft", "reviewed", "approved", "rejected", "withdrawn")
 # Kept on disk with their record, left out of every output (search, show, stats, briefs).
 HIDDEN_STATUSES = ("rejected", "withdrawn")
-DECISIONS = ("approved", "rejected", "withdrawn")
+DECISIONS = ("approved", "rejected", "withdrawn", "restored")   # restored: back to draft, to be reviewed again
 
 
 def approvers(review: list) -> list[str]:
@@ -18,7 +18,7 @@ def approvers(review: list) -> list[str]:
     for entry in review or []:
         if not isinstance(entry, dict):
             continue
-        if entry.get("decision") in ("rejected", "withdrawn"):
+        if entry.get("decision") in ("rejected", "withdrawn", "restored"):
             names = []
         elif entry.get("decision") == "approved" and entry.get("by") and str(entry["by"]) not in names:
             names.append(str(entry["by"]))

@@ -117,10 +117,12 @@ def _decide_locked(archive: Archive, path: Path, decision: str, by: str, reason:
     data, lines = parsed.data, parsed.lines
     status, current_sensitivity = data.get("status"), data.get("sensitivity")
     review = data.get("review") if isinstance(data.get("review"), list) else []
+    if decision == "restored" and status not in HIDDEN_STATUSES:
+        raise UsageProblem(f"{shown} is {status}, not rejected or withdrawn", fix="nothing to restore")
     if decision == "approved":
         if status in HIDDEN_STATUSES:
-            raise UsageProblem(f"{shown} is {status}; an account is brought back by hand",
-                               fix="set its status to draft, then review it again")
+            raise UsageProblem(f"{shown} is {status}; restore it first, then review it again",
+                               fix=f"counterbrief restore {path.stem} --by NAME --reason TEXT")
         # The story must pass check as it would stand, apart from the approvals it is about to get.
         vocabulary, _ = usable_vocabulary(archive)
         _, problems = check_story(path, dataclasses.replace(archive, reviewers_required=0), vocabulary,
@@ -149,7 +151,7 @@ def _decide_locked(archive: Archive, path: Path, decision: str, by: str, reason:
             entry["sensitivity"] = sensitivity
     else:
         have, required = [], max(1, archive.reviewers_required)
-        new_status = decision
+        new_status = "draft" if decision == "restored" else decision   # restored: reviewed again from the start
     text = raw[len(bom):].decode("utf-8")
     changes = {"status": new_status}
     if new_sensitivity != current_sensitivity:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from counterbrief import load
 from counterbrief.cli import main
 from counterbrief.errors import UsageProblem
+from counterbrief.model import PLACEHOLDER_SUMMARY
 
 from conftest import REPO, SOURCE_TEXT
 
@@ -120,7 +121,8 @@ def team_archive(tmp_path, reviewers=2) -> Path:
                 "--outlet", "Test Outlet", "--published", "2016-05-02")
     assert added.exit_code == 0, added.output
     story = root / "stories" / "syn-draft.md"
-    story.write_text(story.read_text().replace("synthetic: false", "synthetic: true"))
+    story.write_text(story.read_text().replace("synthetic: false", "synthetic: true")
+                     .replace(PLACEHOLDER_SUMMARY, "A synthetic summary, written by the curator."))
     return root
 
 
@@ -776,3 +778,14 @@ def test_a_withdrawn_account_is_restored_as_a_draft_that_needs_its_approvals_aga
     assert search_ids(root, "--usable") == ["syn-draft"] and run("--archive", root, "check").exit_code == 0
     again = run("--archive", root, "restore", "syn-draft", "--by", "Amina", "--reason", "x")
     assert again.exit_code == 2 and "not rejected or withdrawn" in again.stderr
+
+
+def test_an_account_whose_summary_is_still_the_placeholder_is_flagged_by_check_and_cannot_be_approved(tmp_path):
+    root = team_archive(tmp_path, reviewers=1)
+    story = root / "stories" / "syn-draft.md"
+    story.write_text(story.read_text().replace("A synthetic summary, written by the curator.", PLACEHOLDER_SUMMARY))
+    check = run("--archive", root, "check")
+    assert check.exit_code == 0 and "warning: the summary is still the placeholder" in check.stdout
+    refused = run("--archive", root, "approve", "syn-draft", "--by", "Amina", "--public")
+    assert refused.exit_code == 2 and "a brief would print it" in refused.stderr
+    assert "status: draft" in story.read_text()

@@ -11,7 +11,7 @@ from typing import Optional
 
 from . import load
 from .errors import CounterbriefError, UsageProblem
-from .model import Archive, Theme
+from .model import PLACEHOLDER_SUMMARY, Archive, Theme
 from .redact import read_archive
 from .sources import Extracted, meta_path, provenance_yaml, read_source
 from .text import find_verbatim, normalise, slugify
@@ -214,7 +214,7 @@ def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) ->
         "sensitivity": new.sensitivity, "status": "draft", "synthetic": False, "redact": [], "notes": "",
     }
     text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=100) + "---\n" + (
-        new.summary.strip() or "Summary in the curator's own words: to be written.") + "\n"
+        new.summary.strip() or PLACEHOLDER_SUMMARY) + "\n"
     return sid, story_path, snapshot_path, text
 
 

@@ -9,6 +9,7 @@ SENSITIVITIES = ("public", "internal", "restricted")
 STATUSES = ("draft", "reviewed", "approved", "rejected", "withdrawn")
 # Kept on disk with their record, left out of every output (search, show, stats, briefs).
 HIDDEN_STATUSES = ("rejected", "withdrawn")
+PLACEHOLDER_SUMMARY = "Summary in the curator's own words: to be written."   # what add writes until a curator does
 DECISIONS = ("approved", "rejected", "withdrawn", "restored")   # restored: back to draft, to be reviewed again
 
 

@@ -16,7 +16,7 @@ from typing import Any, Optional
 
 from . import load
 from .errors import CounterbriefError, UsageProblem
-from .model import HIDDEN_STATUSES, Archive, approvers
+from .model import HIDDEN_STATUSES, PLACEHOLDER_SUMMARY, Archive, approvers
 
 
 @dataclass
@@ -134,6 +134,9 @@ def _decide_locked(archive: Archive, path: Path, decision: str, by: str, reason:
             redact = read_archive(load.story_paths(archive), archive.rel).redactor
             raise CounterbriefError(redact.text(f"cannot approve an account with errors: {errors[0]}"),
                                     fix="fix it (counterbrief check), then approve it")
+        if PLACEHOLDER_SUMMARY in parsed.body:
+            raise UsageProblem(f"{shown}: the summary is still the placeholder 'add' wrote, and a brief would print it",
+                               fix="write the summary in your own words below the front matter, then approve it")
         if by in approvers(review):
             raise UsageProblem(f"{by} has approved {path.stem} already",
                                fix="a different reviewer must give the next approval")

@@ -9,7 +9,8 @@ from typing import Any, Optional
 
 from . import load
 from .errors import CounterbriefError, Problem
-from .model import DECISIONS, SENSITIVITIES, STATUSES, Archive, Quote, Story, Theme, approvers
+from .model import (DECISIONS, PLACEHOLDER_SUMMARY, SENSITIVITIES, STATUSES, Archive, Quote, Story, Theme,
+                    approvers)
 from .redact import Redactor, name_words, read_archive
 from .text import find_all_verbatim, normalise
 
@@ -354,6 +355,9 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
                             bool(q.get("frames_group_claim", False))))
     if not quotes:
         err("id", "no quotes; a brief cannot use this account until it has a verbatim quote", "warning")
+    if PLACEHOLDER_SUMMARY in parsed.body:
+        err("id", "the summary is still the placeholder 'add' wrote; write it in your own words below the "
+            "front matter (an account cannot be approved until then)", "warning")
     if any(p.severity == "error" for p in problems):
         return None, problems
     story = Story(

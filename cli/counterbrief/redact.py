@@ -405,6 +405,8 @@ class Unreadable(Exception):
 
 
 _KEY_LINE = re.compile(r"""^\s*["']?redact["']?\s*:(.*)$""")
+# A top-level key line of the raw text: the key plain, 'single-' or "double-quoted", then its value.
+_TOP_KEY = re.compile(r"""^(?P<key>"(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s"'#:\[\]{},&*!|>%@`-][^:#]*?)\s*:(?P<value>(?:\s.*)?)$""")
 _ITEM_LINE = re.compile(r"^\s*-\s*(.*)$")
 _OTHER_KEY = re.compile(r"""^["']?[\w-]+["']?\s*:""")
 _SCAN_LIMIT = 64_000_000      # bytes of a story file read to find its redact list
@@ -430,6 +432,9 @@ def declared_names(path: Path) -> list[str]:
         raise Unreadable(str(e)) from None
     if isinstance(data, dict):
         names = _names_of(data.get("redact"))
+        for key, value in data.items():   # 'Redact:', 'redacted:', 'redact_names:': check says they are
+            if key != "redact" and asks_redaction(key) and not isinstance(value, bool):   # errors; they protect all the same
+                names += _names_of(value)
         try:   # the raw text too: a second 'redact:' key, which YAML would let override the first
             return list(dict.fromkeys(names + _lenient(path)))
         except Unreadable:
@@ -452,12 +457,66 @@ def protected_names(path: Path) -> tuple[Optional[list[str]], str]:
         with os.fdopen(fd, "rb") as f:
             data = f.read(load.MAX_STORY_BYTES + 1)
         utf16 = data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) >= 4 and 0 in data[:2])
-        if b"redact" not in data and not utf16:
+        if not utf16 and not may_protect(data):
             return [], ""
     try:
         return declared_names(path), ""
     except Unreadable as e:
         return None, str(e) or "unreadable"
+
+
+def asks_redaction(key) -> bool:
+    """A key that asks for names to be protected, however a careless hand spelled it: ``redact`` in
+    any case or with a suffix (``Redact``, ``REDACT``, ``redacted``, ``redact_names``), or a near
+    misspelling (``reddact``, ``redcat``). check calls every one but ``redact`` an error; until it is
+    fixed, its names are protected all the same: reading a name too many over-protects, one too
+    few shows it."""
+    if not isinstance(key, str):
+        return False
+    folded = re.sub(r"[\W_]+", "", key.casefold())
+    if "redact" in folded:
+        return True
+    import difflib
+
+    return len(folded) >= 4 and difflib.SequenceMatcher(None, folded, "redact").ratio() >= 0.8
+
+
+def _key_value(line: str) -> Optional[str]:
+    """The value part of a line that opens a redact list: ``redact:`` (at any indentation, as
+    before), or a top-level key that ``asks_redaction`` once unquoted (``"r\\x65dact":``,
+    ``Redact:``); None for any other line."""
+    m = _KEY_LINE.match(line)
+    if m:
+        return m.group(1)
+    m = _TOP_KEY.match(line)
+    if not m:
+        return None
+    key = m.group("key")
+    if key.startswith('"'):
+        import yaml
+
+        try:
+            key = yaml.safe_load(key)
+        except yaml.YAMLError:
+            return None
+    elif key.startswith("'"):
+        key = key[1:-1].replace("''", "'")
+    return m.group("value") if asks_redaction(key) else None
+
+
+def may_protect(data: bytes) -> bool:
+    """Could a story file's bytes (UTF-8 or Latin-1) hold a redact list? False only when no
+    top-level key of the front matter asks for redaction (``asks_redaction``), none is quoted with
+    escapes (``"r\\x65dact"``) and the word appears nowhere: then the file need not be parsed."""
+    if b"redact" in data.lower():
+        return True
+    end = data.find(b"\n---", 3)
+    front = data[:end] if end > 0 else data
+    for m in re.finditer(rb"(?m)^(\"[^\"\n]*\\|[^\s#:\-][^:\n]*:)", front):
+        key = m.group(1)
+        if key.startswith(b'"') or asks_redaction(key[:-1].decode("utf-8", "replace")):
+            return True
+    return False
 
 
 def _names_of(value) -> list[str]:
@@ -545,7 +604,7 @@ def _lenient(path: Path) -> list[str]:
                 continue
             blocks.append(current)
             current = None
-        if _KEY_LINE.match(text):
+        if _key_value(text) is not None:
             current = [text]
     if current is not None:
         blocks.append(current)
@@ -560,12 +619,15 @@ def _lenient(path: Path) -> list[str]:
 def _block_names(block: list[str]) -> list[str]:
     import yaml
 
-    value = _KEY_LINE.match(block[0]).group(1)
+    value = _key_value(block[0])
     if re.search(r"(^|[\s\[,])[&*!]", value) or any(re.match(r"^\s*-\s*[&*!]", b) for b in block[1:]):
         raise Unreadable("its redact list uses YAML anchors, aliases or tags")
     lines = ["redact:" + value] + [re.sub(r"^\t+", lambda m: "  " * len(m.group()), b) for b in block[1:]]
     try:
-        return _names_of(yaml.safe_load("\n".join(lines)).get("redact"))
+        found = yaml.safe_load("\n".join(lines)).get("redact")
+        if isinstance(found, bool) and not _KEY_LINE.match(block[0]):   # 'redacted: true' names no one
+            return []
+        return _names_of(found)
     except (yaml.YAMLError, AttributeError):
         return _guess(lines)
 
@@ -573,7 +635,7 @@ def _block_names(block: list[str]) -> list[str]:
 def _guess(lines: list[str]) -> list[str]:
     """A redact block that is not YAML even on its own: an inline list (closed or not), a single
     name, or items (an item's indented continuation lines are part of it)."""
-    value = _KEY_LINE.match(lines[0]).group(1).strip()
+    value = _key_value(lines[0]).strip()
     if value.startswith("["):
         return _inline_items(" ".join([value, *(b.strip() for b in lines[1:])]))
     if value and not value.startswith(("#", "|", ">")):
@@ -726,6 +788,15 @@ def output_redactor(archive) -> Redactor:
         stored = stored_redaction(folder, key)
         if str(folder / "redact.bin") not in stored.unreadable:
             # Even when it holds no name: reading every story file instead cost 0.65 s a command
-            # at 2,000 stories. Commands that print stories bring the index up to date first.
-            return stored.redactor
+            # at 2,000 stories. But the list is as old as the index, and review, approve, check
+            # print without bringing it up to date: the story files changed since (a stat each,
+            # against the index's stat.bin) are read too, so a name protected a moment ago counts.
+            from .state import read_stat
+
+            known = read_stat(folder) or {}
+            changed = [archive.root / rel for rel, stat in load.scan_archive(archive).items()
+                       if rel.startswith("stories/") and known.get(rel) != stat]
+            if not changed:
+                return stored.redactor
+            return stored.redactor.merged(read_archive(changed, archive.rel, key).redactor)
     return read_archive(load.story_paths(archive), archive.rel).redactor

@@ -141,14 +141,35 @@ def _complete_folder(ctx, param, incomplete):
     return [CompletionItem(incomplete, type="dir")]
 
 
-def _complete_story_id(ctx, param, incomplete):
-    """Story ids for shell completion: the file names in stories/, read without parsing anything."""
+def _completions(ctx, candidates) -> list:
+    """What shell completion may offer: slugs only (a file name with an escape sequence is never
+    written into the user's shell line or listed on their terminal), and none that holds a
+    protected name (the last pass's list: the index's, with the stories changed since)."""
+    import re
+
+    from .redact import output_redactor
+
+    slugs = [c for c in candidates if re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", c)]
+    protected = output_redactor(ctx.find_root().obj["archive"]) if slugs else None
+    return sorted(c for c in slugs if not protected.finds(c))
+
+
+def _completion_archive(ctx):
     from . import load
 
-    try:
+    obj = ctx.find_root().obj if ctx.find_root().obj is not None else {}
+    ctx.find_root().obj = obj
+    if "archive" not in obj:
         root = ctx.find_root().params.get("archive") or os.environ.get("COUNTERBRIEF_ARCHIVE")
-        archive = load.find_archive(Path(root) if root else None, None, Path.cwd())
-        return sorted(p.stem for p in archive.stories_dir.glob(f"{incomplete}*.md"))
+        obj["archive"] = load.find_archive(Path(root) if root else None, None, Path.cwd())
+    return obj["archive"]
+
+
+def _complete_story_id(ctx, param, incomplete):
+    """Story ids for shell completion: the file names in stories/, read without parsing anything."""
+    try:
+        archive = _completion_archive(ctx)
+        return _completions(ctx, (p.stem for p in archive.stories_dir.glob("*.md") if p.stem.startswith(incomplete)))
     except Exception:  # noqa: BLE001 - completion never prints an error into the user's shell line
         return []
 
@@ -158,10 +179,10 @@ def _complete_theme(ctx, param, incomplete):
     from . import load
 
     try:
-        root = ctx.find_root().params.get("archive") or os.environ.get("COUNTERBRIEF_ARCHIVE")
-        archive = load.find_archive(Path(root) if root else None, None, Path.cwd())
+        archive = _completion_archive(ctx)
         data, _ = load.load_yaml_file(archive.vocabulary_path, "vocabulary.yml")
-        return sorted(t["id"] for t in data if isinstance(t, dict) and str(t.get("id", "")).startswith(incomplete))
+        return _completions(ctx, (str(t["id"]) for t in data
+                                  if isinstance(t, dict) and str(t.get("id", "")).startswith(incomplete)))
     except Exception:  # noqa: BLE001
         return []
 
@@ -636,6 +657,17 @@ def open_index(ctx: click.Context, rebuild: bool = False, scan: Optional[dict] =
     return index, report
 
 
+def _fresh_last_pass(ctx: click.Context, index) -> None:
+    """The index was just found to match the archive: its list of protected names is the whole
+    archive's, so the last pass over output (``last_redaction``) takes it without a scan of its own."""
+    obj = ctx.find_root().obj
+    if "output_redactor" not in obj:
+        try:
+            obj["output_redactor"] = index.redaction().redactor
+        except Exception:  # noqa: BLE001 - the last pass then reads the lists itself
+            pass
+
+
 WARM_INDEX = None   # while `counterbrief watch` answers a command: the watcher, whose index is kept fresh
 
 
@@ -655,9 +687,14 @@ def fresh_answer(ctx: click.Context, compute):
     warm = WARM_INDEX.warm(get_archive(ctx)) if WARM_INDEX is not None else None
     if warm is not None:   # the watcher has taken in every change made before this command
         index, report = warm
-        for problem in report.skipped:
-            echo(f"skipped {problem}", err=True)
-        return compute(index)
+        redaction = index.redaction() if report.skipped else None
+        if redaction is not None and not redaction.unreadable:   # otherwise the one line is the refusal
+            _fresh_last_pass(ctx, index)
+            for problem in report.skipped:
+                echo(redaction.redactor.text(f"skipped {problem}"), err=True)
+        answer = compute(index)
+        _fresh_last_pass(ctx, index)
+        return answer
     probe = take_probe(get_archive(ctx))   # started by the console script before click, if it could
     scan = None
     try:
@@ -672,6 +709,7 @@ def fresh_answer(ctx: click.Context, compute):
             verdict = probe.verdict()
             if verdict is not None and verdict.covers(index.opened, index.opened_signature):
                 if failure is None:
+                    _fresh_last_pass(ctx, index)
                     return answer
                 if not is_damage(failure):
                     raise failure
@@ -680,7 +718,9 @@ def fresh_answer(ctx: click.Context, compute):
         probe.close()
     index, _ = open_index(ctx, scan=scan)
     try:
-        return compute(index)
+        answer = compute(index)
+        _fresh_last_pass(ctx, index)
+        return answer
     except Exception as e:  # noqa: BLE001
         if not is_damage(e):
             raise

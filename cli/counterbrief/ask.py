@@ -15,6 +15,20 @@ from .curate import NewStory, nearest_passage
 from .text import find_verbatim, normalise
 
 
+def _shown(text: str) -> str:
+    """Text for the curator's terminal, as every command prints it (cli.echo): protected names
+    redacted, control characters made visible. A page's or a PDF's title, the source text and the
+    vocabulary are untrusted."""
+    from .cli import last_redaction
+    from .safe import terminal_text
+
+    return terminal_text(last_redaction(text))
+
+
+def _refuse(text: str) -> click.UsageError:
+    return click.UsageError(_shown(text))
+
+
 def _ask(text: str, check=None, default: Optional[str] = None, required: bool = True) -> str:
     """One prompt; ``check`` returns the cleaned value or raises click.UsageError (shown, then asked again)."""
     def proc(value: str) -> str:
@@ -24,7 +38,9 @@ def _ask(text: str, check=None, default: Optional[str] = None, required: bool = 
         return check(value) if (check and value) else value
 
     shown_default = default if default else ("" if not required else None)
-    return click.prompt(text, default=shown_default, show_default=bool(default), value_proc=proc, err=True)
+    if default:   # shown as it would be printed; Enter still takes the value found
+        text = f"{text} [{_shown(default)}]"
+    return click.prompt(text, default=shown_default, show_default=False, value_proc=proc, err=True)
 
 
 def dialogue(new: NewStory, vocabulary: dict) -> None:
@@ -33,7 +49,7 @@ def dialogue(new: NewStory, vocabulary: dict) -> None:
 
     extracted = new.source()
     found = extracted.defaults()
-    say = lambda line="": click.echo(line, err=True)  # noqa: E731
+    say = lambda line="": click.echo(_shown(line), err=True)  # noqa: E731
     words = len(extracted.text.split())
     say(f"source: {new.source_name} ({extracted.provenance.get('extractor', '')}; {words} words)")
     for key, label in (("source_title", "title"), ("outlet", "site"), ("author", "by"), ("published", "date"),
@@ -55,7 +71,7 @@ def dialogue(new: NewStory, vocabulary: dict) -> None:
             for t in ids:
                 if t not in vocabulary:
                     hint = did_you_mean(t, vocabulary)
-                    raise click.UsageError(f"unknown theme '{t}'" + (f"; {hint}" if hint else "; use an id listed above"))
+                    raise _refuse(f"unknown theme '{t}'" + (f"; {hint}" if hint else "; use an id listed above"))
             return ",".join(ids)
 
         new.themes = _ask("Themes (ids, comma-separated)", themes_ok).split(",")
@@ -64,7 +80,7 @@ def dialogue(new: NewStory, vocabulary: dict) -> None:
     def quote_ok(value: str) -> str:
         if not find_verbatim(value, flat):
             near = nearest_passage(value, extracted.text)
-            raise click.UsageError(f"not verbatim in {new.source_name}"
+            raise _refuse(f"not verbatim in {new.source_name}"
                                    + (f"; the nearest passage is: \"{near}\"" if near else "")
                                    + "; copy it exactly from the source")
         return value
@@ -80,12 +96,12 @@ def dialogue(new: NewStory, vocabulary: dict) -> None:
 
     def date_ok(value: str) -> str:
         if not _valid_date(value):
-            raise click.UsageError(f"'{value}' is not a date; write 2014, 2014-06 or 2014-06-30")
+            raise _refuse(f"'{value}' is not a date; write 2014, 2014-06 or 2014-06-30")
         return value
 
     def url_ok(value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise click.UsageError(f"'{value}' is not a web address; start it with https://")
+            raise _refuse(f"'{value}' is not a web address; start it with https://")
         return value
 
     for attr, text, check in (("outlet", "Outlet that published it", None),

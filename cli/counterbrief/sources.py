@@ -150,7 +150,11 @@ def _from_pdf(data: bytes, shown: str) -> Extracted:
 
 
 def _clean(value) -> str:
-    return " ".join(str(value).split()) if value else ""
+    """Metadata as one line, without the control characters a page or a PDF may hide in it (a
+    title with an escape sequence would fail check, and print as one in the dialogue)."""
+    from .safe import clean_control
+
+    return " ".join(clean_control(str(value)).split()) if value else ""
 
 
 def _date(value) -> str:

@@ -282,6 +282,10 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
 
     path, name = template_location(template, fmt, archive_templates, builtin)
     env = _environment(path)
+    if EXTENSIONS[fmt] == "md":   # Markdown's autoescape: what a value prints is shown, never fetched or run
+        from .safe import markdown_text
+
+        env.finalize = markdown_text
     limit = max(MAX_OUTPUT, 4 * len(json.dumps(context, ensure_ascii=False)))
     shown = name
     try:

@@ -86,6 +86,21 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
+_MARKDOWN_ACTIVE = re.compile(r"\\|<|!\[|\]\(")
+
+
+def markdown_text(value: Any) -> Any:
+    """Archive text as it goes into a Markdown brief: shown as written by any Markdown viewer, never
+    obeyed. A raw HTML tag (``<img src=http://...>``, ``<script>``), an image (``![x](http://...)``)
+    or an inline link (``[x](javascript:...)``) would be fetched or made live by GitHub, pandoc or an
+    editor's preview: ``<`` is written ``&lt;`` (Python-Markdown has no escape for it), ``![`` and
+    ``](`` are backslash-escaped, and so are backslashes, so that an escape in the text cannot undo
+    one. What a reader of the raw file sees barely changes."""
+    if not isinstance(value, str):
+        return value
+    return _MARKDOWN_ACTIVE.sub(lambda m: {"\\": "\\\\", "<": "&lt;", "![": "!\\[", "](": "]\\("}[m.group()], value)
+
+
 def clean_context(value: Any) -> Any:
     """``clean_control`` on every string (keys too) of JSON-like data: the brief's context."""
     if isinstance(value, str):

@@ -173,7 +173,7 @@ def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) ->
     protected = read_archive(load.story_paths(archive), archive.rel).require()   # fail closed here too
     if protected.finds(sid):
         raise UsageProblem("the id made for this account holds a name listed under redact in this archive",
-                           fix=f"give a neutral id, e.g. --id {neutral_id(archive, new)}; nothing was written")
+                           fix=f"give a neutral id, e.g. --id {neutral_id(archive, new, protected)}; nothing was written")
     extracted = new.source()
     story_path = archive.stories_dir / f"{sid}.md"
     snapshot_path = archive.root / "sources" / f"{sid}{extracted.suffix}"
@@ -218,9 +218,13 @@ def plan_story(archive: Archive, new: NewStory, vocabulary: dict[str, Theme]) ->
     return sid, story_path, snapshot_path, text
 
 
-def neutral_id(archive: Archive, new: NewStory) -> str:
-    """An id that says nothing about the speaker: the outlet and year, numbered until it is free."""
-    base = slugify(f"{new.outlet or new.source_title or 'account'} {str(new.published)[:4]}") or "account"
+def neutral_id(archive: Archive, new: NewStory, protected=None) -> str:
+    """An id that says nothing about the speaker: the outlet and year, numbered until it is free;
+    'account' and the year when the outlet or title holds a name ``protected`` finds."""
+    year = str(new.published)[:4]
+    base = slugify(f"{new.outlet or new.source_title or 'account'} {year}") or "account"
+    if protected is not None and protected.finds(base):
+        base = slugify(f"account {year}") or "account"
     n = 1
     while (archive.stories_dir / f"{base}-{n}.md").exists():
         n += 1

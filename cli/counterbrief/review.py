@@ -43,7 +43,12 @@ def story_path(archive: Archive, story_id: str) -> Path:
         raise UsageProblem(f"'{story_id}' is not a story id", fix="give the id, e.g. abu-example-cbs-news (see 'counterbrief review')")
     path = archive.stories_dir / f"{story_id}.md"
     if not path.is_file():
-        known = [p.stem for p in load.story_paths(archive)]
+        from .redact import read_archive
+
+        # The hint shows ids, as show's does: none that holds a protected name, none while a list is unreadable.
+        paths = load.story_paths(archive)
+        protected = read_archive(paths, archive.rel).require()
+        known = [p.stem for p in paths if not protected.finds(p.stem)]
         raise UsageProblem(f"no story '{story_id}'", fix=did_you_mean(story_id, known) or "see 'counterbrief review'")
     return path
 
@@ -96,8 +101,12 @@ def decide(archive: Archive, story_id: str, decision: str, by: str, reason: str 
         raise UsageProblem(f"a {decision[:-2] if decision.endswith('ed') else decision} needs a reason",
                            fix="give --reason TEXT")
     path = story_path(archive, story_id)
-    # One line each in the record: a name or reason typed over several lines is joined.
-    by, reason = " ".join(by.split()), " ".join(reason.split())
+    # One line each in the record: a name or reason typed over several lines is joined, and a
+    # control character pasted with it dropped (check would call the record an error, and the
+    # account would leave every output the moment it was approved).
+    from .safe import clean_control
+
+    by, reason = " ".join(clean_control(by).split()), " ".join(clean_control(reason).split())
     with Index(archive)._lock():
         return _decide_locked(archive, path, decision, by, reason, sensitivity, when or now_utc())
 
@@ -131,7 +140,7 @@ def _decide_locked(archive: Archive, path: Path, decision: str, by: str, reason:
         if errors:
             from .redact import read_archive
 
-            redact = read_archive(load.story_paths(archive), archive.rel).redactor
+            redact = read_archive(load.story_paths(archive), archive.rel).require()   # fail closed, as review does
             raise CounterbriefError(redact.text(f"cannot approve an account with errors: {errors[0]}"),
                                     fix="fix it (counterbrief check), then approve it")
         if PLACEHOLDER_SUMMARY in parsed.body:

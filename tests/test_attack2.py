@@ -272,3 +272,74 @@ def test_approve_fails_closed_while_a_redact_list_cannot_be_read(make_archive):
         result = run(make_archive.root, *args)
         assert result.exit_code == 1 and "Omar" not in result.output and "cannot be read" in result.output, \
             (args, result.output)
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="the watcher needs Unix sockets")
+def test_the_watchers_answers_redact_every_spelling_a_name_changed_while_it_runs(make_archive):
+    from test_redaction import STORED_SPELLINGS
+    from test_redaction import leaks as shows_name
+
+    make_archive.story("protector")
+    make_archive.story("teller", body="Nothing yet.")
+    assert cb(make_archive.root, "index", watch=False).returncode == 0
+    proc = subprocess.Popen([*CLIENT, "--archive", str(make_archive.root), "watch", "--idle", "120"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(200):
+            if cb(make_archive.root, "watch", "--status").returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the watcher did not start")
+        # While it runs: the name is protected, and written in every spelling in another story.
+        make_archive.story("protector", redact=[NAME])
+        body = "\n\n".join(f"Case {n}: {s} was there." for n, s in enumerate(STORED_SPELLINGS.values()))
+        make_archive.story("teller", body=body, title=f"Story of {NAME}",
+                           review=[{"by": "Amina", "at": "2026-01-01", "decision": "approved",
+                                    "reason": "checked with Karim\nHaddad"}])
+        for args in (("show", "teller"), ("show", "teller", "--json"), ("search", "Case"),
+                     ("search", "*", "--format", "csv"), ("stats",), ("themes",),
+                     ("brief", "--theme", "suppression-of-dissent", "--include-synthetic", "--format", "md"),
+                     ("brief", "--theme", "suppression-of-dissent", "--include-synthetic", "--format", "html")):
+            warm = cb(make_archive.root, *args)
+            assert warm.returncode == 0, (args, warm.stderr)
+            assert not shows_name(warm.stdout + warm.stderr), (args, warm.stdout[:3000])
+        assert int(cb(make_archive.root, "watch", "--status").stderr.split(": ")[1].split(" commands")[0]) >= 8
+    finally:
+        cb(make_archive.root, "watch", "--stop")
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="the watcher needs Unix sockets")
+def test_the_watcher_drops_an_account_at_once_when_the_archive_starts_to_require_a_second_reviewer(make_archive):
+    make_archive.story("one", review=[{"by": "Amina", "at": "2026-01-01", "decision": "approved"}])
+    marker = make_archive.root / "counterbrief.yml"
+    marker.write_text("reviewers_required: 1\n", encoding="utf-8")
+    assert cb(make_archive.root, "index", watch=False).returncode == 0
+    proc = subprocess.Popen([*CLIENT, "--archive", str(make_archive.root), "watch", "--idle", "120"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(200):
+            if cb(make_archive.root, "watch", "--status").returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the watcher did not start")
+        brief = ("brief", "--theme", "suppression-of-dissent", "--include-synthetic", "--format", "json")
+        assert '"one"' in cb(make_archive.root, *brief).stdout
+        marker.write_text("reviewers_required: 2\n", encoding="utf-8")
+        warm, plain = cb(make_archive.root, *brief), cb(make_archive.root, *brief, watch=False)
+        assert '"one"' not in warm.stdout and warm.stdout == plain.stdout
+        assert '"total": 0' in cb(make_archive.root, "search", "*", "--json").stdout
+        assert int(cb(make_archive.root, "watch", "--status").stderr.split(": ")[1].split(" commands")[0]) >= 3
+    finally:
+        cb(make_archive.root, "watch", "--stop")
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

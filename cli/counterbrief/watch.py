@@ -139,7 +139,8 @@ class _Changes:
                 self.cond.notify_all()
             elif rel.startswith(".counterbrief") or rel.startswith(".."):
                 return
-            elif rel == "vocabulary.yml" or (rel.count("/") == 1 and rel.split("/")[0] in ("stories", "sources")):
+            elif rel in ("vocabulary.yml", "counterbrief.yml") or (
+                    rel.count("/") == 1 and rel.split("/")[0] in ("stories", "sources")):
                 self.paths.add(rel)
 
     def lost(self) -> None:
@@ -272,18 +273,36 @@ class Server:
             self._full_scan()
         elif paths:
             self._restat(paths)
+        if not synced or rescan or "counterbrief.yml" in paths:
+            self._read_settings()
         folder = current_folder(self.index.home) if self.index else None
         if self.index is None or paths or rescan or not synced or folder != self._folder:
             # The same index object while only stories and sources change: it keeps the manifest it
             # wrote and the vocabulary it read. A new one when the vocabulary (or anything) may have.
             index = self.index
-            if index is None or rescan or not synced or "vocabulary.yml" in paths or folder != self._folder:
+            if index is None or rescan or not synced or folder != self._folder or \
+                    paths & {"vocabulary.yml", "counterbrief.yml"}:
                 index = self._new_index()
             index.opened, index.opened_signature, index._mixed = None, (), False
             report = index.fresh(scan=dict(self.table))
             self._folder = current_folder(index.home)
             return report
         return IndexReport(total=-1)
+
+    def _read_settings(self) -> None:
+        """The archive's settings (counterbrief.yml) as they are now: reviewers_required decides which
+        accounts pass check, so an index built with the old value would serve accounts it must not."""
+        import dataclasses
+
+        from .errors import CounterbriefError
+        from .load import archive_settings
+
+        try:
+            required = archive_settings(self.archive)["reviewers_required"]
+        except CounterbriefError:
+            return   # every command refuses a bad setting itself (load.find_archive), before asking
+        if required != self.archive.reviewers_required:
+            self.archive = dataclasses.replace(self.archive, reviewers_required=required)
 
     # -- serving
     def _start_observer(self) -> None:

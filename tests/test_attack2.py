@@ -343,3 +343,14 @@ def test_the_watcher_drops_an_account_at_once_when_the_archive_starts_to_require
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_shell_completion_offers_no_id_while_a_redact_list_cannot_be_read(make_archive):
+    path = make_archive.story("protector")
+    make_archive.story("omar-said-story")
+    assert "omar-said-story" in complete(make_archive.root, "show o")
+    path.write_text(path.read_text().replace("synthetic: true", "synthetic: true\nredact: &a [Omar Said]"),
+                    encoding="utf-8")
+    assert complete(make_archive.root, "show o") == []
+    assert run(make_archive.root, "index").exit_code in (0, 1)   # the index now knows the list is unreadable
+    assert complete(make_archive.root, "show ") == []

@@ -147,10 +147,12 @@ def _completions(ctx, candidates) -> list:
     protected name (the last pass's list: the index's, with the stories changed since)."""
     import re
 
-    from .redact import output_redactor
+    from .redact import output_redaction
 
     slugs = [c for c in candidates if re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", c)]
-    protected = output_redactor(ctx.find_root().obj["archive"]) if slugs else None
+    if not slugs:
+        return []
+    protected = output_redaction(ctx.find_root().obj["archive"]).require()   # none while a list is unreadable
     return sorted(c for c in slugs if not protected.finds(c))
 
 

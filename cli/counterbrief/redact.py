@@ -775,6 +775,12 @@ def stored_redaction(folder: Path, key: bytes) -> ArchiveRedaction:
 def output_redactor(archive) -> Redactor:
     """The archive's names for a last pass over what a command prints (errors, warnings, check's
     lines): from the search index when it has one (a small file), else from the story files."""
+    return output_redaction(archive).redactor
+
+
+def output_redaction(archive) -> ArchiveRedaction:
+    """``output_redactor``'s names, with the story files whose list cannot be read (for an output
+    that must fail closed, such as shell completion)."""
     from . import load
     from .state import current_folder, index_home
 
@@ -797,6 +803,9 @@ def output_redactor(archive) -> Redactor:
             changed = [archive.root / rel for rel, stat in load.scan_archive(archive).items()
                        if rel.startswith("stories/") and known.get(rel) != stat]
             if not changed:
-                return stored.redactor
-            return stored.redactor.merged(read_archive(changed, archive.rel, key).redactor)
-    return read_archive(load.story_paths(archive), archive.rel).redactor
+                return stored
+            fresh = read_archive(changed, archive.rel, key)
+            shown = {archive.rel(p) for p in changed}
+            unreadable = {k: v for k, v in stored.unreadable.items() if k not in shown}
+            return ArchiveRedaction(stored.redactor.merged(fresh.redactor), {**unreadable, **fresh.unreadable})
+    return read_archive(load.story_paths(archive), archive.rel)

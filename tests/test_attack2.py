@@ -354,3 +354,18 @@ def test_shell_completion_offers_no_id_while_a_redact_list_cannot_be_read(make_a
     assert complete(make_archive.root, "show o") == []
     assert run(make_archive.root, "index").exit_code in (0, 1)   # the index now knows the list is unreadable
     assert complete(make_archive.root, "show ") == []
+
+
+@pytest.mark.parametrize("tail", ["redact: [Karim Haddad]\n", "Redact:\n- Karim Haddad\n"], ids=["inline", "block"])
+def test_a_redact_list_appended_below_the_front_matter_protects_its_names_and_is_an_error(make_archive, tail):
+    path = make_archive.story("protector", body="Summary.")
+    path.write_text(path.read_text() + tail, encoding="utf-8")
+    make_archive.story("teller", body=f"He met {NAME}.")
+    for args in (["show", "teller"], ["search", "*", "--format", "csv"], ["search", "met"],
+                 ["brief", "--theme", "suppression-of-dissent", "--include-synthetic", "--format", "md"]):
+        result = run(make_archive.root, *args)
+        assert not leaks(result.output), (args, result.output)
+    checked = run(make_archive.root, "check")
+    assert checked.exit_code == 1 and "below the front matter" in checked.output, checked.output
+    assert "protector" not in run(make_archive.root, "search", "*", "--format", "csv").output
+    assert not leaks(run(make_archive.root, "index", "--rebuild").output + run(make_archive.root, "show", "teller").output)

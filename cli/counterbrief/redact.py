@@ -583,20 +583,29 @@ def _strip_value(value: str) -> str:
 _MENTION = re.compile(r"""(^\W*redact|redact["']?\s*[:=])""", re.I)
 
 
+_BODY_KEY = re.compile(r"""^["']?redact["']?\s*:""", re.I)
+
+
 def _lenient(path: Path) -> list[str]:
     """The names under every ``redact:`` key of the front matter, read from the raw lines: each
     block (the key line and the indented or item lines under it) is read as YAML on its own, and
-    guessed at line by line when even that fails."""
+    guessed at line by line when even that fails. A ``redact:`` list written below the front
+    matter (appended to the file by a careless hand) counts too: check calls it an error."""
     blocks: list[list[str]] = []
     current: Optional[list[str]] = None
     mentioned = False
+    body = False
     for n, line in enumerate(_lines(path)):
         text = line.rstrip("\r\n")
         if n == 0 and text.strip() == "---":
             continue
         if text.strip() in ("---", "..."):
-            break                                       # the end of the front matter
-        if _MENTION.search(text):
+            body = True                                 # the end of the front matter
+            if current is not None:
+                blocks.append(current)
+                current = None
+            continue
+        if _MENTION.search(text) and not body:
             mentioned = True
         if current is not None:
             if not text.strip() or text[:1] in (" ", "\t") or text.lstrip().startswith(("-", "#")):
@@ -604,7 +613,7 @@ def _lenient(path: Path) -> list[str]:
                 continue
             blocks.append(current)
             current = None
-        if _key_value(text) is not None:
+        if (_BODY_KEY.match(text) if body else _key_value(text) is not None):
             current = [text]
     if current is not None:
         blocks.append(current)

@@ -317,6 +317,7 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
             f"approvals this archive requires (counterbrief.yml); set status: reviewed, or have another reviewer "
             f"run 'counterbrief approve {data['id']} --by NAME'")
     problems += control_problems(data, lines, parsed.body, path, shown)
+    problems += _list_below(parsed.body, path, shown)
     redact = data.get("redact") or []
     protect = Redactor.from_names(redact)
     for i, name in enumerate(redact):
@@ -386,6 +387,22 @@ def _mid_sentence(text: str) -> bool:
         return False
     first = words[0]
     return first[0].islower() or first.lower().strip(",;:") in CONJUNCTIONS
+
+
+def _list_below(body: str, path: Path, shown: str) -> list[Problem]:
+    """A 'redact:' list written below the front matter: summary text that every output would print,
+    though its names are protected all the same (redact.declared_names reads it)."""
+    below = re.search(r"""(?mi)^["']?redact["']?\s*:""", body)
+    if not below:
+        return []
+    line = None
+    try:
+        text = load.read_text(path, load.MAX_STORY_BYTES, "story", shown)
+        line = text.count("\n", 0, (text.rindex(body) if body in text else 0) + below.start()) + 1
+    except (CounterbriefError, ValueError):
+        pass
+    return [Problem(shown, line, "a 'redact:' list below the front matter is summary text, not a field; move it "
+                    "above the closing '---' (until then its names are protected, and the story is left out)")]
 
 
 def control_problems(data: dict, lines: dict[str, int], body: str, path: Path, shown: str) -> list[Problem]:
@@ -478,7 +495,7 @@ def _check_one(path: Path) -> tuple:
     line = None
     if sid is not None:   # the line of the id, for a duplicate found by the parent
         line = story.lines.get("id") if story else load.parse_story_file(path, str(path)).lines.get("id")
-    declared = (list(story.redact), "") if story is not None and story.redact else _declared(path)
+    declared = _declared(path)   # the raw text, not only the story: a list below the front matter counts
     snapshot = (story.source.get("snapshot", ""), story.lines.get("source.snapshot")) if story else ("", None)
     return problems, story is not None, sid, line, declared, snapshot
 

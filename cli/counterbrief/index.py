@@ -88,9 +88,7 @@ def _pool_init(archive: Archive, vocabulary, key: bytes, entries) -> None:
 
 def _names_entries(path: Path, story) -> tuple[Optional[tuple], str]:
     """(the story's protected names as keyed hashes, "") or (None, why its list cannot be read)."""
-    names, why = protected_names(path)   # the raw text as well as the story: a list below the front matter
-    if story is not None:
-        names = list(story.redact) + (names or [])
+    names, why = (story.redact, "") if story is not None else protected_names(path)
     if names is None:
         return None, why
     return tuple(sorted(Redactor.from_names(names, _POOL_STATE["key"]).entries)), ""

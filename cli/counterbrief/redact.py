@@ -465,6 +465,7 @@ def protected_names(path: Path) -> tuple[Optional[list[str]], str]:
         return None, str(e) or "unreadable"
 
 
+@lru_cache(maxsize=4096)
 def asks_redaction(key) -> bool:
     """A key that asks for names to be protected, however a careless hand spelled it: ``redact`` in
     any case or with a suffix (``Redact``, ``REDACT``, ``redacted``, ``redact_names``), or a near

@@ -495,7 +495,7 @@ def _check_one(path: Path) -> tuple:
     line = None
     if sid is not None:   # the line of the id, for a duplicate found by the parent
         line = story.lines.get("id") if story else load.parse_story_file(path, str(path)).lines.get("id")
-    declared = _declared(path)   # the raw text, not only the story: a list below the front matter counts
+    declared = (list(story.redact), "") if story is not None and story.redact else _declared(path)
     snapshot = (story.source.get("snapshot", ""), story.lines.get("source.snapshot")) if story else ("", None)
     return problems, story is not None, sid, line, declared, snapshot
 

@@ -439,6 +439,15 @@ def _place_forms(place: str) -> set[str]:
     return forms
 
 
+def _place_name(place: str) -> str:
+    """A known country's name for its adjective or name as written ("Jordanian" -> "Jordan"); else as written."""
+    low = place.strip().lower()
+    for country, words in PLACES.items():
+        if low in (country.lower(), *words):
+            return country
+    return place.strip()
+
+
 def trauma_points(recipe: Recipe, messages: list[dict], used: dict[str, Story]) -> list[dict[str, str]]:
     """Trauma for participants from the places where the accounts' events happened: the curator's
     ``places:`` of each story used, and its speaker's ``origin``. A place only mentioned in passing
@@ -458,10 +467,10 @@ def trauma_points(recipe: Recipe, messages: list[dict], used: dict[str, Story]) 
         if story.places is None:
             unknown.append(ref)
         for place in story.places or []:
-            found.setdefault(place.strip(), []).append(ref)
+            found.setdefault(_place_name(place), []).append(ref)
         if story.speaker.get("origin"):
-            found.setdefault(story.speaker["origin"].strip(), []).append(f"{ref}, the speaker's origin")
-            origins.add(story.speaker["origin"].strip())
+            found.setdefault(_place_name(story.speaker["origin"]), []).append(f"{ref}, the speaker's origin")
+            origins.add(_place_name(story.speaker["origin"]))
 
     def how(place: str) -> str:
         events = any(not r.endswith("the speaker's origin") for r in found[place])

@@ -16,7 +16,7 @@ import pytest
 from conftest import REPO
 from test_brief import FORMATS, flat, need
 from test_brief import read_back as read_body
-from test_brief_pack import MONITORING, pack, run, write_recipe, write_story  # noqa: F401 - pack is a fixture
+from test_brief_pack import MONITORING, lone_words, pack, run, write_recipe, write_story  # noqa: F401 - pack: a fixture
 
 def read_back(path, tmp_path) -> str:
     """As test_brief.read_back, with the DOCX read standalone: pandoc takes its Title paragraph as the title."""
@@ -218,7 +218,7 @@ def test_trauma_points_come_from_the_places_the_account_happened_in_not_from_pla
     assert "a speaker used comes from there" in home["text"]
     assert home["from"] == "Jordan: Speaker foxtrot, message 1 (quote 2), the speaker's origin"
     other = next(p for p in points if "Morocco" in p["text"])
-    assert other["text"].startswith("Morocco: events in the accounts used took place there.")
+    assert other["text"].startswith("Morocco: events in the account used took place there.")
     assert other["from"] == "Morocco: Speaker echo, message 1 (quote 1)"
 
 
@@ -265,3 +265,5 @@ def test_the_bundled_handouts_hold_nothing_a_participant_must_not_see(tmp_path, 
                  "Summary", "Do no harm", "Evaluation", "[fill in", "christiantoday.com", "Limits", "regret in the article"):
         assert word not in text, word
     assert "Our ground rules" in text and "Where to get help" in text and "Quote 1." in text
+    assert lone_words(read_back(out, tmp_path)) == []
+    assert not re.search(r"--\s*\n\s*\w", read_back(out, tmp_path))   # no option cut after its dashes

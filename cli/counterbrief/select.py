@@ -473,9 +473,10 @@ def trauma_points(recipe: Recipe, messages: list[dict], used: dict[str, Story]) 
             origins.add(_place_name(story.speaker["origin"]))
 
     def how(place: str) -> str:
-        events = any(not r.endswith("the speaker's origin") for r in found[place])
-        return ("events in the accounts used took place there" + (", or a speaker comes from there" if place in origins else "")
-                if events else "a speaker used comes from there")
+        events = [r for r in found[place] if not r.endswith("the speaker's origin")]
+        return (f"events in the account{'s' if len(events) > 1 else ''} used took place there"
+                + (", or a speaker comes from there" if place in origins else "") if events
+                else "a speaker used comes from there")
 
     home = [p for p in found if country and country in _place_forms(p)]
     points = []

@@ -793,7 +793,8 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
               help="Fail (exit 1) when a message has no usable account, an under-18 audience has no safeguarding "
                    "plan, or the safeguarding section still holds a [fill in: ...] placeholder.")
 @click.option("--edition", type=click.Choice(["facilitator", "handout"]), default="facilitator", show_default=True,
-              help="facilitator: everything; handout: what participants may see (messages, quotes, questions).")
+              help="facilitator: everything; handout: what participants may see (ground rules, messages, quotes, "
+                   "questions, where to get help).")
 @click.option("--evaluation", "evaluation_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the evaluation items (pre/post) as CSV to this file.")
 @archive_option

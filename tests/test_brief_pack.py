@@ -329,8 +329,9 @@ def test_the_evaluation_items_come_out_as_csv(pack, two_editions, tmp_path):
                  "--evaluation", target)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
-    assert rows == [{"n": "1", "statement": "EVALUATION STATEMENT", "scale": "1-5 agree",
-                     "when": "before and after the session", "source": "recipe"}]
+    assert rows == [{"item_id": "E1", "statement": "EVALUATION STATEMENT", "scale": "1-5 agree", "scale_min": "1",
+                     "scale_max": "5", "anchors": "1 = strongly disagree, 5 = strongly agree", "source": "recipe",
+                     "pre": "", "post": ""}]
     adhoc = tmp_path / "adhoc.csv"
     assert run(pack, "brief", "--theme", "regret", "--include-synthetic", "--evaluation", adhoc).exit_code == 0
     rows = list(csv.DictReader(io.StringIO(adhoc.read_text(encoding="utf-8"))))
@@ -341,7 +342,10 @@ def test_the_evaluation_items_come_out_as_csv(pack, two_editions, tmp_path):
 
 def test_the_bundled_recipes_prove_every_message_with_pinned_quotes_and_check_clean():
     checked = run(REPO, "check")
-    assert checked.exit_code == 0 and checked.stdout == "", checked.stdout
+    # The one kind of warning left on purpose: referral contacts are never invented, so the youth
+    # workers' recipe holds [fill in: ...] placeholders until its users put their own contacts in.
+    left = [line for line in checked.stdout.splitlines() if "still holds the placeholder [fill in:" not in line]
+    assert checked.exit_code == 0 and left == [], checked.stdout
     for recipe in sorted((REPO / "recipes").glob("*.yml")):
         data = json.loads(run(REPO, "brief", recipe, "--format", "json").stdout)
         spec = yaml.safe_load(recipe.read_text())

@@ -832,9 +832,11 @@ def search(ctx, query, themes, group, language, status, usable, limit, page, fac
               help="Output format (default: from -o, else md).")
 @click.option("--template", default=None, help="A template name (from the archive's templates/) or a .j2 path.")
 @click.option("--strict", is_flag=True,
-              help="Fail (exit 1) when a message has no usable account, or an under-18 audience has no safeguarding plan.")
+              help="Fail (exit 1) when a message has no usable account, an under-18 audience has no safeguarding "
+                   "plan, or the safeguarding section still holds a [fill in: ...] placeholder.")
 @click.option("--edition", type=click.Choice(["facilitator", "handout"]), default="facilitator", show_default=True,
-              help="facilitator: everything; handout: what participants may see (messages, quotes, questions).")
+              help="facilitator: everything; handout: what participants may see (ground rules, messages, quotes, "
+                   "questions, where to get help).")
 @click.option("--evaluation", "evaluation_file", type=click.Path(path_type=Path, dir_okay=False),
               help="Also write the evaluation items (pre/post) as CSV to this file.")
 @archive_option
@@ -900,6 +902,10 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     if context["safeguarding"]["missing"]:
         echo(f"warning: the audience ({context['audience']['age']}) includes under-18s and the recipe has no "
              "safeguarding: plan; the brief says so", err=True)
+    still = context["safeguarding"]["placeholders"]
+    if still:
+        echo(f"warning: the safeguarding section still holds {len(still)} placeholder(s) ({'; '.join(still)}); "
+             "replace each with the real contact before the session", err=True)
     if strict and context["gaps"]:
         raise CounterbriefError(f"{len(context['gaps'])} message(s) have no usable account; nothing was written",
                                 recipe_file, fix="add or approve accounts for them, or run without --strict")
@@ -907,6 +913,11 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
         raise CounterbriefError("the audience includes under-18s and the recipe has no safeguarding plan; nothing was "
                                 "written", recipe_file, fix="add 'safeguarding:' (what to do on a disclosure, referral "
                                 "contacts) to the recipe")
+    if strict and still:
+        raise CounterbriefError(f"the safeguarding section still holds the placeholder {still[0]}; nothing was written",
+                                recipe_file, fix="replace every [fill in: ...] under safeguarding: with the real contact "
+                                "(name, phone, hours) of your safeguarding lead or local service; counterbrief never "
+                                "invents one")
     if evaluation_file is not None:
         from .write import evaluation_csv
 

@@ -67,17 +67,22 @@ def brief_docx(ctx: dict[str, Any]) -> bytes:
                 bullet(f"{key.capitalize()}: {ctx['audience'][key]}")
         doc.add_heading("Key messages and the testimony behind them", level=1)
     else:
+        doc.add_heading("Our ground rules", level=1)
+        for rule in ctx["ground_rules"]:
+            bullet(rule)
         doc.add_heading("Messages, and what former members say", level=1)
-    for n, m in enumerate(ctx["messages"], 1):
-        doc.add_heading(f"{n}. {m['text']}", level=2)
+    for m in ctx["messages"]:
+        doc.add_heading(f"Not numbered: {m['text']}" if m["gap"] else f"{m['n']}. {m['text']}", level=2)
         if m["gap"]:
-            doc.add_paragraph().add_run("No approved account backs this message yet: find one before using it, "
-                                        "or drop the message.").italic = True
+            doc.add_paragraph().add_run("No approved account backs this message yet, so it is not in the handout: "
+                                        "find one before using it, or drop the message.").italic = True
         for t in m["testimony"]:
             for q in t["quotes"]:
+                ctx_p = doc.add_paragraph()
+                label = ctx_p.add_run(f"Quote {q['n']}.")
+                label.bold, label.font.size = True, Pt(9)
                 if q["context"]:
-                    ctx_p = doc.add_paragraph()
-                    run = ctx_p.add_run(f"Context: {q['context']}")
+                    run = ctx_p.add_run(f" Context: {q['context']}")
                     run.italic, run.font.size = True, Pt(9)
                 p = doc.add_paragraph(f"{t['quote_open']}{q['text']}{t['quote_close']}", style="Quote")
                 if t["dir"] == "rtl":
@@ -95,6 +100,13 @@ def brief_docx(ctx: dict[str, Any]) -> bytes:
                 label.add_run(" (suggested: the recipe gives none)").italic = True
             for question in m["questions"]:
                 bullet(question)
+            if facilitator and m["facilitator_notes"]:
+                label = doc.add_paragraph()
+                label.add_run("Facilitator notes").bold = True
+                if m["facilitator_notes_suggested"]:
+                    label.add_run(" (suggested: the recipe gives none)").italic = True
+                for note in m["facilitator_notes"]:
+                    bullet(note)
     if facilitator:
         doc.add_heading("The messengers: credibility and its limits", level=1)
         for p in ctx["messengers"]:
@@ -118,11 +130,27 @@ def brief_docx(ctx: dict[str, Any]) -> bytes:
         doc.add_paragraph(f"Length: {session['length']} · Group size: {session['group_size']}")
         for step in session["steps"]:
             bullet(step, "List Number")
+        doc.add_paragraph("Ground rules, printed on the participant handout"
+                          + (" (suggested: the recipe gives none)" if ctx["ground_rules_suggested"] else "") + ":")
+        for rule in ctx["ground_rules"]:
+            bullet(rule)
         safe = ctx["safeguarding"]
         doc.add_heading("Safeguarding and referral" + (" (required: under-18 audience)" if safe["required"] else ""), level=1)
         if safe["missing"]:
             doc.add_paragraph().add_run("Warning: the audience includes under-18s and the recipe has no safeguarding plan.").bold = True
+        if safe["placeholders"]:
+            still = doc.add_paragraph()
+            still.add_run("Still to fill in before the session: ").bold = True
+            still.add_run(f"{len(safe['placeholders'])} contact(s) marked [fill in: ...] below. counterbrief never "
+                          "invents contacts: put in your own.")
         doc.add_paragraph(safe["text"])
+        if safe["referral"]:
+            doc.add_paragraph("Referral contacts:")
+            for contact in safe["referral"]:
+                bullet(contact)
+        doc.add_paragraph("Where participants are told to get help (printed on the handout)"
+                          + (" (suggested: the recipe gives none)" if safe["participants_suggested"] else "")
+                          + f": {safe['participants']}")
         doc.add_heading("Monitoring and evaluation", level=1)
         doc.add_paragraph(ctx["monitoring"] + suggested("monitoring"))
         doc.add_paragraph("Evaluation items, asked before and after the session:")
@@ -136,9 +164,16 @@ def brief_docx(ctx: dict[str, Any]) -> bytes:
             bullet(f"Content warnings of the accounts used: {', '.join(harm['content_warnings'])}.")
         for rule in harm["rules"]:
             bullet(rule)
+    else:
+        doc.add_heading("Where to get help", level=1)
+        doc.add_paragraph(ctx["help"])
     doc.add_heading("Sources", level=1)
     for c in ctx["citations"]:
-        doc.add_paragraph(f"[{c['n']}] {citation(c)}" + (f" — Content warning: {c['content_warning']}" if c.get("content_warning") else ""))
+        if not facilitator and c.get("url_withheld"):
+            note = f" — Its address is left out of this handout: {c['content_warning']}."
+        else:
+            note = f" — Content warning: {c['content_warning']}" if c.get("content_warning") else ""
+        doc.add_paragraph(f"[{c['n']}] {citation(c)}" + note)
     if not ctx["citations"]:
         doc.add_paragraph("No sources: no account was selected.")
     prov = ctx["provenance"]

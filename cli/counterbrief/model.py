@@ -56,6 +56,7 @@ class Story:
     redact: list[str] = field(default_factory=list)
     notes: str = ""
     corroboration: list[str] = field(default_factory=list)
+    places: Optional[list[str]] = None   # where the account's events happened (curator's); None: not assessed
     extra: dict[str, Any] = field(default_factory=dict)
     lines: dict[str, int] = field(default_factory=dict)
     review: list[dict[str, Any]] = field(default_factory=list)   # who decided what, when (counterbrief approve)
@@ -124,6 +125,7 @@ class Message:
     questions: list[str] = field(default_factory=list)   # discussion questions
     line: Optional[int] = None
     pin_lines: list[Optional[int]] = field(default_factory=list)
+    facilitator_notes: list[str] = field(default_factory=list)   # facilitator edition only
 
 
 @dataclass
@@ -144,7 +146,11 @@ class Recipe:
     include_graphic: bool = False
     template: str = "brief"
     session: dict[str, Any] = field(default_factory=dict)        # length, group_size, steps
-    safeguarding: str = ""
+    safeguarding: str = ""    # the facilitator's plan (safeguarding: TEXT, or safeguarding.plan)
+    referral: list[str] = field(default_factory=list)   # safeguarding.referral: contacts, for the facilitator
+    help_line: str = ""       # safeguarding.participants: where participants get help (the handout prints it)
+    handout_title: str = ""
+    ground_rules: list[str] = field(default_factory=list)
     evaluation: list[dict[str, str]] = field(default_factory=list)  # [{statement, scale}]
     source: str = ""          # the recipe file's name, or "command line"
     digest: str = ""          # sha256 of the recipe as given

@@ -13,8 +13,13 @@ from .model import Message, Recipe, Story, Theme
 from .render import TEMPLATE_NAME
 
 FIELDS = {"title", "date", "level", "goal", "audience", "messages", "max_accounts_per_message", "messenger", "media",
-          "action", "monitoring", "include_graphic", "template", "session", "safeguarding", "evaluation"}
-MESSAGE_FIELDS = {"text", "themes", "query", "quotes", "questions"}
+          "action", "monitoring", "include_graphic", "template", "session", "safeguarding", "evaluation",
+          "handout_title", "ground_rules"}
+MESSAGE_FIELDS = {"text", "themes", "query", "quotes", "questions", "facilitator_notes"}
+SAFEGUARDING = {"plan", "referral", "participants"}
+# What a recipe writes where a real contact must go: counterbrief never invents one. check warns,
+# brief warns and brief --strict refuses while one is left in the safeguarding section.
+PLACEHOLDER = re.compile(r"\[\s*fill in\b[^\]]*\]", re.IGNORECASE)
 SESSION = {"length", "group_size", "steps"}
 PIN = re.compile(r"^([a-z0-9]+(?:-[a-z0-9]+)*)#([1-9][0-9]*)$")
 AUDIENCE = {"description", "country", "language", "age"}
@@ -92,8 +97,12 @@ def load_recipe(path: Path, vocabulary: dict[str, Theme]) -> Recipe:
                 fail(f"{key}.quotes.{j}", f"pinned quote {pin!r} in message {i + 1} is not STORY_ID#N",
                      "write the story's id, '#', and the quote's number counting from 1, e.g. my-story#2")
         questions = _text_list(m.get("questions"), f"{key}.questions", f"questions of message {i + 1}", fail)
+        notes = m.get("facilitator_notes")
+        notes = _text_list([notes] if isinstance(notes, str) else notes, f"{key}.facilitator_notes",
+                           f"facilitator_notes of message {i + 1}", fail)
         messages.append(Message(m["text"], ids, str(query), [p.strip() for p in pins], questions, lines.get(key),
-                                [lines.get(f"{key}.quotes.{j}", lines.get(f"{key}.quotes")) for j in range(len(pins))]))
+                                [lines.get(f"{key}.quotes.{j}", lines.get(f"{key}.quotes")) for j in range(len(pins))],
+                                notes))
     per = data.get("max_accounts_per_message", 3)
     if not isinstance(per, int) or isinstance(per, bool) or not 1 <= per <= 20:
         fail("max_accounts_per_message", f"max_accounts_per_message is {per!r}", "write a number from 1 to 20")
@@ -116,7 +125,25 @@ def load_recipe(path: Path, vocabulary: dict[str, Theme]) -> Recipe:
             fail(f"evaluation.{j}", f"evaluation item {j + 1} has no statement",
                  "write '- {statement: The group tells the truth., scale: 1-5 agree}'")
         items.append({"statement": item["statement"].strip(), "scale": str(item.get("scale") or "1-5 agree")})
-    for key in ("goal", "messenger", "media", "action", "monitoring", "template", "safeguarding"):
+    safeguarding = data.get("safeguarding") or {}
+    if isinstance(safeguarding, str):
+        safeguarding = {"plan": safeguarding}
+    if not isinstance(safeguarding, dict):
+        fail("safeguarding", "safeguarding must be text or a set of fields",
+             "write safeguarding: TEXT, or plan:, referral: [...] and participants: indented below it")
+    bad = sorted(set(safeguarding) - SAFEGUARDING)
+    if bad:
+        hint = did_you_mean(bad[0], SAFEGUARDING)
+        fail(f"safeguarding.{bad[0]}", f"unknown safeguarding field '{bad[0]}'", hint or f"use {', '.join(sorted(SAFEGUARDING))}")
+    for sub in ("plan", "participants"):
+        if safeguarding.get(sub) is not None and not isinstance(safeguarding[sub], str):
+            fail(f"safeguarding.{sub}", f"safeguarding.{sub} must be text", f"write {sub}: ... or {sub}: >- and indented lines")
+    referral = safeguarding.get("referral")
+    referral = _text_list([referral] if isinstance(referral, str) else referral, "safeguarding.referral",
+                          "safeguarding.referral", fail)
+    rules = data.get("ground_rules")
+    rules = _text_list([rules] if isinstance(rules, str) else rules, "ground_rules", "ground_rules", fail)
+    for key in ("goal", "messenger", "media", "action", "monitoring", "template", "handout_title"):
         if data.get(key) is not None and not isinstance(data[key], str):
             fail(key, f"{key} must be text", f"write {key}: ... on one line, or {key}: >- and indented lines")
     template = data.get("template")
@@ -133,7 +160,9 @@ def load_recipe(path: Path, vocabulary: dict[str, Theme]) -> Recipe:
         template=data.get("template") or "brief", source=path.name, digest=hashlib.sha256(raw).hexdigest(),
         session={"length": str(session.get("length") or ""), "group_size": str(session.get("group_size") or ""),
                  "steps": steps} if session else {},
-        safeguarding=data.get("safeguarding") or "", evaluation=items,
+        safeguarding=(safeguarding.get("plan") or "").strip(), referral=referral,
+        help_line=(safeguarding.get("participants") or "").strip(), evaluation=items,
+        handout_title=(data.get("handout_title") or "").strip(), ground_rules=rules,
     )
 
 
@@ -202,9 +231,27 @@ def recipe_problems(paths: list[Path], vocabulary: dict[str, Theme], shown,
                                     f"or built in; add templates/{recipe.template}.html.j2 (and .md.j2, .txt.j2) "
                                     "or write template: brief"))
         problems += control_problems(data, lines, "", path, shown(path))   # as in stories: outputs drop them
+        for where, found in placeholders(recipe):
+            key = {"plan": "safeguarding.plan" if isinstance(data.get("safeguarding"), dict) else "safeguarding",
+                   "participants": "safeguarding.participants"}.get(where, where)
+            problems.append(Problem(shown(path), lines.get(key, lines.get("safeguarding")), placeholder_problem(where, found),
+                                    "warning"))
         if stories is not None:
             problems += pin_problems(recipe, stories, story_ids or set(stories), shown(path))
     return problems
+
+
+def placeholders(recipe: Recipe) -> list[tuple[str, str]]:
+    """(field, placeholder) for each ``[fill in: ...]`` still in the recipe's safeguarding section."""
+    texts = [("plan", recipe.safeguarding), *((f"safeguarding.referral.{j}", r) for j, r in enumerate(recipe.referral)),
+             ("participants", recipe.help_line)]
+    return [(where, m.group(0)) for where, text in texts for m in PLACEHOLDER.finditer(text or "")]
+
+
+def placeholder_problem(where: str, found: str) -> str:
+    name = {"plan": "safeguarding", "participants": "safeguarding.participants"}.get(where, where)
+    return (f"{name} still holds the placeholder {found}; replace it with the real contact before the session "
+            "(counterbrief never invents one)")
 
 
 def pin_problems(recipe: Recipe, stories: dict[str, Story], story_ids: set[str], shown: str) -> list:
@@ -234,7 +281,13 @@ def pin_problems(recipe: Recipe, stories: dict[str, Story], story_ids: set[str],
                 if story.synthetic:
                     out.append(Problem(shown, line, f"{where} is synthetic test data; a brief uses it only with "
                                        "--include-synthetic", "warning"))
-                themes = story.quote_themes(story.quotes[int(n) - 1])
+                quote = story.quotes[int(n) - 1]
+                if quote.frames_group_claim and not m.facilitator_notes:
+                    out.append(Problem(shown, line, f"{where} repeats the group's own claim (frames_group_claim) and "
+                                       f"message {i} has no facilitator_notes; add one saying how to answer the claim"
+                                       + ("" if quote.context else f", and context: to quote {n} of {sid}"),
+                                       "warning"))
+                themes = story.quote_themes(quote)
                 if m.themes and not set(themes) & set(m.themes):
                     out.append(Problem(shown, line, f"{where} is about {', '.join(themes)}, not the message's "
                                        f"{', '.join(m.themes)}; pin a quote that proves the message, or retag it",

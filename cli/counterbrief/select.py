@@ -56,6 +56,21 @@ SAFEGUARDING_DEFAULT = (
     "investigate or promise secrecy: note what was said in their own words and refer it the same day to the "
     "safeguarding lead, following the local referral procedure.")
 
+# What participants read on the handout when the recipe gives no ground_rules / safeguarding.participants.
+GROUND_RULES_DEFAULT = [
+    "Listen to each other with respect: disagree with ideas, not with people.",
+    "Speak for yourself. You never have to answer: you can always pass.",
+    "You can step out at any time if something upsets you.",
+    "What people say here stays here. The one exception: if someone may be in danger, the facilitator "
+    "has to pass it on, to keep them safe.",
+    "Please do not search for or share the group's videos or images, during or after the session: "
+    "the words of the people who left are enough.",
+]
+HELP_DEFAULT = ("If anything in this session worries you, or if someone is trying to draw you or a friend into a "
+                "group like this, talk to the facilitator after the session or to an adult you trust. Asking for "
+                "help is always OK.")
+HANDOUT_TITLE_DEFAULT = "What people who left the group say"
+
 RTL_LANGUAGES = ("ar", "fa", "he", "ur", "ps", "yi")
 # Quotation marks as each language prints them (Arabic and French use guillemets).
 QUOTE_MARKS = {"ar": ("\u00ab", "\u00bb"), "fa": ("\u00ab", "\u00bb"), "ur": ("\u00ab", "\u00bb"),
@@ -306,14 +321,17 @@ def default_session(recipe: Recipe, messages: list[dict], under_18: Optional[boo
     per = 15
     steps = ["Before: read the whole brief, the content warnings and the do-no-harm points; name the "
              "safeguarding lead" + (" (required: the audience includes under-18s)" if under_18 else "") + ".",
-             "Opening (10 min): ground rules (respect, the right to pass, what stays in the room and what "
-             "cannot), the purpose of the session, and the evaluation items before it starts."]
-    for n, m in enumerate(messages, 1):
+             "Opening (10 min): read the ground rules on the handout together (respect, the right to pass, what "
+             "stays in the room and what must be passed on), the purpose of the session, and the evaluation items "
+             "before it starts."]
+    for m in messages:
         count = sum(len(t["quotes"]) for t in m["testimony"])
-        steps.append(f"Message {n} ({per} min): \u201c{m['text']}\u201d. Read "
-                     + ("the quote and its context" if count == 1 else f"the {count} quotes and their context")
+        numbers = [q["n"] for t in m["testimony"] for q in t["quotes"]]
+        which = (f"quote {numbers[0]}" if count == 1 else f"quotes {numbers[0]}-{numbers[-1]}") if count else ""
+        steps.append(f"Message {m['n']} ({per} min): \u201c{m['text']}\u201d. Read "
+                     + (f"{which} and its context" if count == 1 else f"{which} and their context")
                      + " aloud, then the discussion questions." if count else
-                     f"Message {n}: \u201c{m['text']}\u201d has no testimony yet: drop it from the session.")
+                     f"\u201c{m['text']}\u201d has no testimony yet: drop it from the session.")
     steps.append("Closing (10 min): the call to action, the evaluation items again, and where to get help "
                  "after the session.")
     minutes = 20 + per * sum(1 for m in messages if m["testimony"])
@@ -357,12 +375,12 @@ def do_no_harm_points(recipe: Recipe, messages: list[dict], used: dict[str, Stor
     glamour_from: list[str] = []
     glamour_why: list[str] = []
     glamour_themes: set[str] = set()
-    for n, m in enumerate(messages, 1):
+    for m in messages:
         for t in m["testimony"]:
             story = used[t["story_id"]]
             for q in t["quotes"]:
                 # The whole quote, never a cut one: the redactor at the end must see whole names.
-                where = f"message {n}, {t['speaker']}: \u201c{q['text']}\u201d"
+                where = f"message {m['n']}, quote {q['n']} ({t['speaker']}): \u201c{q['text']}\u201d"
                 glamour = _words_in(q["text"], story.language, GLAMOUR_WORDS)
                 themes = sorted(set(q["themes"]) & GLAMOUR_THEMES)
                 if glamour or themes:
@@ -388,7 +406,7 @@ def do_no_harm_points(recipe: Recipe, messages: list[dict], used: dict[str, Stor
     for sid in sorted(used):
         story = used[sid]
         if story.content_warnings:
-            msgs = [str(n) for n, m in enumerate(messages, 1) if any(t["story_id"] == sid for t in m["testimony"])]
+            msgs = [str(m["n"]) for m in messages if any(t["story_id"] == sid for t in m["testimony"])]
             points.append({"kind": "content-warning", "from": f"{story.speaker.get('alias', sid)} (message{'s' if len(msgs) > 1 else ''} {', '.join(msgs)})",
                            "text": f"The account carries content warnings ({', '.join(story.content_warnings)}); its summary "
                                    "in this brief describes that violence. The summary is for the facilitator: do not read it aloud."})
@@ -396,26 +414,7 @@ def do_no_harm_points(recipe: Recipe, messages: list[dict], used: dict[str, Stor
         if c.get("content_warning"):
             points.append({"kind": "source", "from": f"source [{c['n']}]",
                            "text": f"Do not show the source page on screen or hand out its link: {c['content_warning']}."})
-    country = recipe.audience.get("country", "").strip().lower()
-    places: dict[str, list[str]] = {}
-    for sid in sorted(used):
-        story = used[sid]
-        text = " ".join([story.body, *(q.text for q in story.quotes)]).lower()
-        for place, forms in PLACES.items():
-            if any(re.search(rf"\b{f}\b", text) for f in forms):
-                places.setdefault(place, []).append(story.speaker.get("alias", sid))
-    home = [p for p in places if country and country in (p.lower(), *PLACES[p])]
-    for place in home:
-        points.append({"kind": "trauma", "from": f"the account{'s' if len(places[place]) > 1 else ''} of {', '.join(places[place])}",
-                       "text": f"The accounts used name {place}, the audience's country: participants may know people who "
-                               "joined, were harmed or were killed. Ask before the session whether anyone is directly "
-                               "affected, and have support ready."})
-    others = [p for p in places if p not in home]
-    if others:
-        points.append({"kind": "trauma", "from": "; ".join(f"{p}: {', '.join(places[p])}" for p in others),
-                       "text": f"The accounts used name {', '.join(others)}. Participants from these places, or with family "
-                               "there, may be personally affected by what is described: ask before the session, and "
-                               "have support ready."})
+    points += trauma_points(recipe, messages, used)
     age = recipe.audience.get("age", "")
     if under_18:
         points.append({"kind": "age", "from": f"audience age {age}", "text": (
@@ -430,13 +429,112 @@ def do_no_harm_points(recipe: Recipe, messages: list[dict], used: dict[str, Stor
     return points
 
 
+def _place_forms(place: str) -> set[str]:
+    """The words that name a place: itself, and the country and adjective PLACES knows for it."""
+    low = place.strip().lower()
+    forms = {low}
+    for country, words in PLACES.items():
+        if any(re.search(rf"\b{w}\b", low) for w in (country.lower(), *words)):
+            forms |= {country.lower(), *words}
+    return forms
+
+
+def _place_name(place: str) -> str:
+    """A known country's name for its adjective or name as written ("Jordanian" -> "Jordan"); else as written."""
+    low = place.strip().lower()
+    for country, words in PLACES.items():
+        if low in (country.lower(), *words):
+            return country
+    return place.strip()
+
+
+def trauma_points(recipe: Recipe, messages: list[dict], used: dict[str, Story]) -> list[dict[str, str]]:
+    """Trauma for participants from the places where the accounts' events happened: the curator's
+    ``places:`` of each story used, and its speaker's ``origin``. A place only mentioned in passing
+    in the text is not one of them, so story text is not scanned. Each point names the messages and
+    quotes of the accounts it comes from; an account without ``places:`` is named as not assessed."""
+    country = recipe.audience.get("country", "").strip().lower()
+    found: dict[str, list[str]] = {}          # place -> "speaker, message 1 (quote 2)" entries
+    origins: set[str] = set()
+    unknown: list[str] = []
+    for sid in sorted(used):
+        story = used[sid]
+        speaker = story.speaker.get("alias", sid)
+        quotes = [f"quote {q['n']}" for m in messages for t in m["testimony"] if t["story_id"] == sid for q in t["quotes"]]
+        msgs = sorted({m["n"] for m in messages for t in m["testimony"] if t["story_id"] == sid})
+        ref = (f"{speaker}, message{'s' if len(msgs) > 1 else ''} {', '.join(map(str, msgs))} "
+               f"(quote{'s' if len(quotes) > 1 else ''} {', '.join(q.split()[1] for q in quotes)})")
+        if story.places is None:
+            unknown.append(ref)
+        for place in story.places or []:
+            found.setdefault(_place_name(place), []).append(ref)
+        if story.speaker.get("origin"):
+            found.setdefault(_place_name(story.speaker["origin"]), []).append(f"{ref}, the speaker's origin")
+            origins.add(_place_name(story.speaker["origin"]))
+
+    def how(place: str) -> str:
+        events = [r for r in found[place] if not r.endswith("the speaker's origin")]
+        return (f"events in the account{'s' if len(events) > 1 else ''} used took place there"
+                + (", or a speaker comes from there" if place in origins else "") if events
+                else "a speaker used comes from there")
+
+    home = [p for p in found if country and country in _place_forms(p)]
+    points = []
+    for place in home:
+        points.append({"kind": "trauma", "from": f"{place}: " + "; ".join(found[place]), "text": (
+            f"{place} is the audience's country and {how(place)}: participants may know people who joined, were "
+            "harmed or were killed. Ask before the session whether anyone is directly affected, and have support "
+            "ready.")})
+    others = [p for p in found if p not in home]
+    if others:
+        points.append({"kind": "trauma", "from": "; ".join(f"{p}: {'; '.join(found[p])}" for p in others), "text": (
+            "; ".join(f"{p}: {how(p)}" for p in others) + ". Participants from these places, or with family there, may be personally affected: ask before the "
+            "session, and have support ready.")})
+    if unknown:
+        points.append({"kind": "trauma", "from": "; ".join(unknown), "text": (
+            f"Where the events of {'these accounts' if len(unknown) > 1 else 'this account'} took place is not "
+            "assessed by a curator (no places: in the story): read the summary before the session for places that "
+            "may touch your participants.")})
+    return points
+
+
+def handout_title(recipe: Recipe) -> str:
+    """The title participants see: the recipe's handout_title, else the recipe's title without the part
+    that says whom the brief is for ("Why they left — a brief for youth workers" -> "Why they left")."""
+    if recipe.handout_title:
+        return recipe.handout_title
+    head = re.split(r"\s+[\u2014\u2013-]\s+|:\s+", recipe.title, maxsplit=1)[0].strip()
+    if not head or re.search(r"\b(brief|facilitator|trainer|teachers?|workers?)\b", head, re.IGNORECASE):
+        return HANDOUT_TITLE_DEFAULT
+    return head
+
+
+def blank_placeholders(text: str) -> str:
+    """For participants: a ``[fill in: what]`` left in the recipe becomes a line to write on by hand."""
+    from .recipe import PLACEHOLDER
+
+    def blank(m: re.Match) -> str:
+        what = re.sub(r"^\[\s*fill in\s*:?\s*|\s*\]$", "", m.group(0), flags=re.IGNORECASE)
+        return "________________" + (f" ({what})" if what else "")
+    return PLACEHOLDER.sub(blank, text)
+
+
+def group_claim_note(q: dict) -> str:
+    return (f"Quote {q['n']} repeats the group's own claim in the speaker's words. Say so before reading it, and do "
+            "not debate whether the claim is true: ask who made it, what it was used to justify, and who gains when "
+            "nobody may question it.")
+
+
 def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callable[[Any], Any],
                   archive_files: list[tuple[str, bytes]]) -> dict[str, Any]:
     """The brief as data (the facilitator edition). Curator notes never enter it; redacted names are
     replaced everywhere. ``handout`` cuts it down to what participants may see."""
+    from .recipe import placeholders
+
     citations: dict[tuple, dict[str, Any]] = {}
     used: dict[str, Story] = {}
     messages = []
+    quote_n = 0      # quotes and messages are numbered through the brief, the same in both editions
     for message, picked in zip(recipe.messages, chosen):
         testimony = []
         for c in picked:
@@ -452,22 +550,29 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callabl
                                   "via_title": s.get("via_title", ""), "via_published": s.get("via_published", "")}
             rtl = story.language in RTL_LANGUAGES
             marks = QUOTE_MARKS.get(story.language, ("\u201c", "\u201d"))
+            numbers = list(range(quote_n + 1, quote_n + 1 + len(c.quotes)))
+            quote_n += len(c.quotes)
             testimony.append({
                 "story_id": story.id, "title": story.title, "speaker": story.speaker.get("alias", ""),
                 "role": story.speaker.get("role", ""), "origin": story.speaker.get("origin", ""),
                 "joined": story.speaker.get("joined", ""), "left": story.speaker.get("left", ""),
                 "now": story.speaker.get("now", ""), "language": story.language, "dir": "rtl" if rtl else "ltr",
                 "quote_open": marks[0], "quote_close": marks[1],
-                "quotes": [{"text": q.text, "speaker": q.speaker, "graphic": q.graphic, "context": q.context,
-                            "ref": f"{story.id}#{n}", "pinned": pinned, "themes": story.quote_themes(q)}
-                           for q, n, pinned in zip(c.quotes, c.numbers, c.pinned)],
+                "quotes": [{"n": qn, "text": q.text, "speaker": q.speaker, "graphic": q.graphic, "context": q.context,
+                            "ref": f"{story.id}#{n}", "pinned": pinned, "themes": story.quote_themes(q),
+                            "group_claim": q.frames_group_claim}
+                           for q, n, pinned, qn in zip(c.quotes, c.numbers, c.pinned, numbers)],
                 "content_warnings": story.content_warnings, "citation": citations[key]["n"],
                 "summary": story.body, "synthetic": story.synthetic,
             })
         questions = message.questions or default_questions(message.text, [t["speaker"] for t in testimony])
-        messages.append({"text": message.text, "themes": message.themes, "query": message.query,
+        claims = [q for t in testimony for q in t["quotes"] if q["group_claim"]]
+        notes = list(message.facilitator_notes) or [group_claim_note(q) for q in claims]
+        messages.append({"n": (sum(1 for m in messages if not m["gap"]) + 1) if testimony else None,
+                         "text": message.text, "themes": message.themes, "query": message.query,
                          "testimony": testimony, "gap": not testimony, "questions": questions,
-                         "questions_suggested": not message.questions})
+                         "questions_suggested": not message.questions, "facilitator_notes": notes,
+                         "facilitator_notes_suggested": bool(notes) and not message.facilitator_notes})
     messengers = []
     for sid in sorted(used):
         story = used[sid]
@@ -496,6 +601,7 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callabl
             session[k] = v + " (suggested)"
     evaluation = ([{**e, "suggested": False} for e in recipe.evaluation] if recipe.evaluation
                   else default_evaluation(messages))
+    evaluation = [{"id": f"E{n}", **e} for n, e in enumerate(evaluation, 1)]
     first = backed[0]["text"] if backed else messages[0]["text"]
     context = {
         "title": title, "date": recipe.date, "level": recipe.level, "synthetic": synthetic, "edition": "facilitator",
@@ -515,7 +621,13 @@ def build_context(recipe: Recipe, chosen: list[list[Candidate]], redact: Callabl
                                            ("monitoring", recipe.monitoring)) if not v),
         "session": session,
         "safeguarding": {"text": recipe.safeguarding or SAFEGUARDING_DEFAULT, "given": bool(recipe.safeguarding),
-                         "required": bool(under_18), "missing": bool(under_18) and not recipe.safeguarding},
+                         "required": bool(under_18), "missing": bool(under_18) and not recipe.safeguarding,
+                         "referral": list(recipe.referral), "participants": recipe.help_line or HELP_DEFAULT,
+                         "participants_suggested": not recipe.help_line,
+                         "placeholders": [found for _, found in placeholders(recipe)]},
+        "handout_title": handout_title(recipe) + (" [SYNTHETIC TEST DATA]" if synthetic else ""),
+        "ground_rules": list(recipe.ground_rules) or GROUND_RULES_DEFAULT,
+        "ground_rules_suggested": not recipe.ground_rules,
         "evaluation": evaluation,
         "do_no_harm": {"content_warnings": warnings, "graphic_included": recipe.include_graphic, "rules": DO_NO_HARM,
                        "points": do_no_harm_points(recipe, messages, used, citation_list, under_18)},
@@ -538,17 +650,23 @@ HANDOUT_TESTIMONY = ("story_id", "speaker", "role", "language", "dir", "quote_op
 
 def handout(context: dict[str, Any]) -> dict[str, Any]:
     """The participant handout: a subset of the (already redacted) facilitator context, so nothing
-    new enters it. Monitoring, messenger limits, do-no-harm, safeguarding, evaluation, summaries and
-    every other facilitator note are left out, not hidden."""
-    messages = [{"text": m["text"], "gap": m["gap"], "questions": m["questions"],
+    new enters it. Monitoring, messenger limits, do-no-harm, safeguarding plan and referral contacts,
+    evaluation, summaries, facilitator notes and every other facilitator note are left out, not
+    hidden. It adds only what the context holds for participants: the handout title, the ground
+    rules and where to get help. Messages and quotes keep the facilitator pack's numbers."""
+    messages = [{"n": m["n"], "text": m["text"], "gap": m["gap"], "questions": m["questions"],
                  "testimony": [{k: t[k] for k in HANDOUT_TESTIMONY} for t in m["testimony"]]}
                 for m in context["messages"] if not m["gap"]]
     for m in messages:
         for t in m["testimony"]:
-            t["quotes"] = [{k: q[k] for k in ("text", "speaker", "context", "ref")} for q in t["quotes"]]
-    return {"title": context["title"], "date": context["date"], "level": context["level"],
-            "synthetic": context["synthetic"], "edition": "handout", "messages": messages,
-            "citations": context["citations"], "provenance": context["provenance"]}
+            t["quotes"] = [{k: q[k] for k in ("n", "text", "speaker", "context", "ref")} for q in t["quotes"]]
+    return {"title": context["handout_title"], "date": context["date"], "level": context["level"],
+            "synthetic": context["synthetic"], "edition": "handout", "ground_rules": context["ground_rules"],
+            "help": blank_placeholders(context["safeguarding"]["participants"]), "messages": messages,
+            # A source page with a content warning is not handed out: its address stays in the facilitator pack.
+            "citations": [{**c, "url": "", "url_withheld": bool(c["content_warning"] and c["url"])}
+                          if c["content_warning"] else {**c, "url_withheld": False} for c in context["citations"]],
+            "provenance": context["provenance"]}
 
 
 def brief_date(recipe_date: str, source_date_epoch: Optional[str], today: str) -> str:

@@ -68,6 +68,7 @@ STORY_SCHEMA: dict[str, Any] = {
         }},
         "content_warnings": _LIST,
         "corroboration": _LIST,
+        "places": _LIST,   # where the account's events happened: the brief's trauma point comes from these
         "sensitivity": {"enum": list(SENSITIVITIES)},
         "status": {"enum": list(STATUSES)},
         "synthetic": {"type": "boolean"},
@@ -369,7 +370,7 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
         quotes=quotes, sensitivity=data["sensitivity"], status=data["status"], body=parsed.body,
         content_warnings=list(data.get("content_warnings") or []), synthetic=bool(data.get("synthetic", False)),
         redact=list(redact), notes=data.get("notes") or "", lines=lines, review=list(data.get("review") or []),
-        corroboration=list(data.get("corroboration") or []),
+        corroboration=list(data.get("corroboration") or []), places=None if data.get("places") is None else list(data["places"]),
     )
     return story, problems
 

@@ -152,20 +152,41 @@ def _reproducible_zip(data: bytes) -> bytes:
     return out.getvalue()
 
 
+EVALUATION_COLUMNS = ["item_id", "statement", "scale", "scale_min", "scale_max", "anchors", "source", "pre", "post"]
+
+
 def evaluation_csv(context: dict[str, Any]) -> bytes:
-    """The brief's evaluation items as CSV, to print or load into a survey tool: asked before and
-    after the session, each on its scale. A cell that a spreadsheet would run as a formula is quoted."""
+    """The brief's evaluation items as CSV, one row per item, to print as a questionnaire or load
+    into a spreadsheet or survey tool: a stable item id (E1, E2...), the statement, its scale (and its
+    ends as numbers and words when the scale reads "1-5 agree"), and empty ``pre`` and ``post``
+    columns for the facilitator to fill with the group's result before and after the session. A cell
+    that a spreadsheet would run as a formula is quoted (safe.csv_cell)."""
     import csv
 
     from .safe import csv_cell as cell
 
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["n", "statement", "scale", "when", "source"])
+    w.writerow(EVALUATION_COLUMNS)
     for n, item in enumerate(context["evaluation"], 1):
-        w.writerow([n, cell(item["statement"]), cell(item["scale"]), "before and after the session",
-                    "suggested by counterbrief" if item.get("suggested") else "recipe"])
+        low, high, anchors = _scale_ends(item["scale"])
+        w.writerow([item.get("id") or f"E{n}", cell(item["statement"]), cell(item["scale"]), low, high, cell(anchors),
+                    "suggested by counterbrief" if item.get("suggested") else "recipe", "", ""])
     return out.getvalue().encode("utf-8")
+
+
+def _scale_ends(scale: str) -> tuple[str, str, str]:
+    """("1", "5", "1 = strongly disagree, 5 = strongly agree") for "1-5 agree"; empty when it cannot be told."""
+    import re
+
+    m = re.match(r"^\s*(\d+)\s*[-\u2013to]+\s*(\d+)\s*(.*)$", scale)
+    if not m:
+        return "", "", ""
+    low, high, word = m.group(1), m.group(2), m.group(3).strip().lower()
+    anchors = {"agree": ("strongly disagree", "strongly agree"), "true": ("not at all true", "completely true"),
+               "likely": ("very unlikely", "very likely"), "confident": ("not at all confident", "very confident")}
+    ends = anchors.get(word)
+    return low, high, f"{low} = {ends[0]}, {high} = {ends[1]}" if ends else ""
 
 
 # Bounds on making one brief, whatever the template does (render.py stops the known spellings

@@ -215,3 +215,47 @@ def test_the_watcher_answers_for_its_own_archive_only(make_archive, tmp_path):
     (other / "vocabulary.yml").write_text((make_archive.root / "vocabulary.yml").read_text())
     server = Server(archive, idle=60)
     assert server.warm(load.find_archive(other, None, other)) is None
+
+
+def test_the_watcher_takes_in_an_edit_before_any_command_asks_and_tells_the_next_command(watched):
+    from counterbrief.state import current_folder, stat_signature
+
+    root = watched.root
+    home = root / ".counterbrief"
+    before = stat_signature(current_folder(home))
+    watched.story("one", raw="---\nid: one\ntitle: [broken\n---\nCamels.\n")          # an edit that breaks it
+    for _ in range(200):                                   # no command runs: the watcher updates by itself
+        if stat_signature(current_folder(home)) != before:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the watcher did not update the index before a command asked")
+    warm = cb(root, "search", "camels", "--json")
+    assert json.loads(warm.stdout)["hits"] == []
+    assert "one.md" in warm.stderr                         # the skipped line goes to the command that follows
+    assert cb(root, "search", "camels", "--json").stderr == ""   # and only to it, as in process
+    assert same_answers(root, ("search", "camels", "--json"), ("stats", "--json"))
+
+
+def test_an_update_that_fails_between_commands_is_taken_in_again_by_the_next_one(make_archive):
+    from counterbrief import load
+    from counterbrief.search import SearchRequest, search
+    from counterbrief.watch import Server
+
+    make_archive.story("one", body="Camels.")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    server = Server(archive, idle=60)
+    server._start_observer()
+    try:
+        server._full_scan()
+        server.bring_up_to_date()
+        make_archive.story("two", body="More camels.")
+        original = server.index.fresh
+        server.index.fresh = lambda **kw: (_ for _ in ()).throw(OSError("disk gone"))
+        server.update_early()                               # fails: nothing may be taken as done
+        server.index.fresh = original
+        index, _ = server.warm(archive)
+        found = search(index, SearchRequest(query="camels"), index.vocabulary())
+        assert sorted(h["id"] for h in found.hits) == ["one", "two"]
+    finally:
+        server.observer.stop()

@@ -183,7 +183,7 @@ def _slow_tally(index):
 
 
 def test_the_stored_tally_equals_counting_every_story_over_edits_deletions_and_new_files(make_archive):
-    from counterbrief.facets import read_tally
+    from counterbrief.facets import _live, read_tally
 
     for i in range(6):
         make_archive.story(f"s{i}", themes=["regret", "recruitment"] if i % 2 else ["suppression-of-dissent"],
@@ -206,6 +206,9 @@ def test_the_stored_tally_equals_counting_every_story_over_edits_deletions_and_n
         stored = read_tally(index._current())
         assert stored is not None
         assert stored == _slow_tally(Index(archive))
+        _, searcher = Index(archive).open()
+        with searcher:
+            assert _live(searcher.reader()) == sorted(searcher.reader().all_doc_ids())
     assert stored["stories"] == 4   # s1, s4, s5, s7; s2 gone, s3 broken, s0 moved under another name than its id
     assert stored["theme"]["harsh-living-conditions"] == 1 and stored["origin"]["Elsewhere"] == 1
     assert stored["usable_theme"] == {"harsh-living-conditions": 1, "regret": 1}   # s1, s7 (s4 is internal)
@@ -273,3 +276,25 @@ def test_an_update_writes_the_facet_values_of_its_new_segment_only_and_a_damaged
         path.write_bytes(b"\x00damaged")
     found = search(Index(archive), SearchRequest(query="*", facets=True), Index(archive).vocabulary())
     assert found.facets["themes"] == {"regret": 3, "recruitment": 1}
+
+
+def test_an_update_that_adds_or_drops_a_protected_name_rewrites_what_every_output_is_redacted_with(make_archive):
+    from counterbrief.search import SearchRequest, search
+
+    make_archive.story("teller", body="Camels, said Karim Zed.")
+    make_archive.story("other", body="More camels.")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    Index(archive).fresh()
+    assert not Index(archive).redactor().finds("Karim Zed")
+    make_archive.story("other", body="More camels.", redact=["Karim Zed"])      # a name added by an edit
+    index = Index(archive)
+    index.fresh()
+    assert index.redactor().finds("Karim Zed")
+    found = search(index, SearchRequest(query="camels"), index.vocabulary())
+    assert "Karim" not in json.dumps([h.get("snippet") for h in found.hits])
+    make_archive.story("plain", body="Nothing.")                                  # an update that changes no list
+    Index(archive).fresh()
+    assert Index(archive).redactor().finds("Karim Zed")
+    (make_archive.root / "stories" / "other.md").unlink()                          # the list goes with its story
+    Index(archive).fresh()
+    assert not Index(archive).redactor().finds("Karim Zed")

@@ -259,3 +259,39 @@ def test_an_update_that_fails_between_commands_is_taken_in_again_by_the_next_one
         assert sorted(h["id"] for h in found.hits) == ["one", "two"]
     finally:
         server.observer.stop()
+
+
+def test_an_update_whose_tables_the_watcher_had_not_yet_written_is_taken_in_again_after_a_kill(make_archive):
+    """The watcher answers before it writes manifest.bin and stat.bin; killed in between, the next
+    command finds the index stale and updates it again, without counting an account twice."""
+    from counterbrief import load
+    from counterbrief.search import Index, SearchRequest, search
+    from counterbrief.state import current_folder, stat_signature
+    from counterbrief.watch import Server
+
+    make_archive.story("one", body="Camels.")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    server = Server(archive, idle=60)
+    server._start_observer()
+    try:
+        server._full_scan()
+        server.bring_up_to_date()
+        folder = current_folder(server.index.home)
+        before = stat_signature(folder)
+        server._sock = object()                 # serving: the tables wait for the answer
+        make_archive.story("two", body="More camels.")
+        time.sleep(0.2)
+        server.update_early()
+        assert server.index._finish is not None and stat_signature(folder) == before
+        index, _ = server.warm(archive)
+        found = search(index, SearchRequest(query="camels"), index.vocabulary())
+        assert sorted(h["id"] for h in found.hits) == ["one", "two"]
+        held = server.index._held
+        server.index._finish = None             # killed here: its lock goes with it
+        held.release()
+    finally:
+        server.observer.stop()
+    plain = Index(archive)
+    assert plain.fresh().total == 2             # stale (stat.bin was not written): updated again
+    found = search(plain, SearchRequest(query="camels"), plain.vocabulary())
+    assert sorted(h["id"] for h in found.hits) == ["one", "two"] and found.total == 2

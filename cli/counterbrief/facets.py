@@ -33,18 +33,42 @@ def story_profiles(index: Index) -> tuple[list[dict], int]:
     return out, index.bad_count()
 
 
-def _values(index: Index) -> list[list[str]]:
-    """The packed facet value of every live story, split into PROFILE_FIELDS."""
+def _values(index: Index, keep=None) -> list[list[str]]:
+    """The packed facet value of every live story, split into PROFILE_FIELDS; with ``keep``, only
+    those whose fields (still bytes) it accepts are decoded."""
     ix, searcher = index.open()
     with searcher:
         table, _ = _facet_table(ix, searcher, index.facet_cache)
-        live = sorted(searcher.reader().all_doc_ids())
+        live = _live(searcher.reader())
     width = len(PROFILE_FIELDS)
     out = []
     for n in live:
-        value = table[n].decode("utf-8").split("\t") if table[n] else []
+        raw = table[n]
+        if not raw:
+            continue
+        if keep is not None:
+            parts = raw.split(b"\t")
+            if len(parts) != width or not keep(parts):
+                continue
+        value = raw.decode("utf-8").split("\t")
         if len(value) == width:
             out.append(value)
+    return out
+
+
+def _live(reader) -> list[int]:
+    """The live document numbers, in order, from each segment's set of deleted ones (not a call per document)."""
+    out: list[int] = []
+    for sub, offset in reader.leaf_readers():
+        count = sub.doc_count_all()
+        segment = sub.segment()
+        if not sub.has_deletions():
+            out.extend(range(offset, offset + count))
+        elif segment is not None:
+            gone = set(segment.deleted_docs())
+            out.extend(offset + d for d in range(count) if d not in gone)
+        else:
+            out.extend(offset + d for d in range(count) if not sub.is_deleted(d))
     return out
 
 
@@ -87,8 +111,12 @@ def _quote_meta(packed: str):
 def gated(index: Index, levels: set[str], include_synthetic: bool) -> list[dict]:
     """The profiles of every approved account at the given sensitivity levels, in index order, with the
     keys of the stored ``meta`` selection used (``themes`` the story's own, ``all_themes`` with its quotes')."""
-    return [_profile(v) for v in _values(index)
-            if v[4] == "approved" and v[5] in levels and (include_synthetic or v[7] == "0")]
+    wanted = {level.encode("utf-8") for level in levels}
+
+    def keep(v: list) -> bool:   # the gate, on the packed bytes: only what passes is decoded
+        return v[4] == b"approved" and v[5] in wanted and (include_synthetic or v[7] == b"0")
+
+    return [_profile(v) for v in _values(index, keep)]
 
 
 def _segment_values(reader) -> list:

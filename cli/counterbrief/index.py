@@ -458,7 +458,7 @@ class Index:
                                    entries=before_redact)
         for rel in removed:
             manifest.forget(rel)
-        if manifest.redact_entries() != before_redact:
+        if self._names_changed and manifest.redact_entries() != before_redact:
             # A redaction list changed: every stored text must be redacted anew.
             self.notice("a redaction list changed; rebuilding the search index")
             return self._rebuild(scan, progress)
@@ -506,10 +506,13 @@ class Index:
         key = index_key(self.home)
         # Duplicate ids, in file order, against the stories already indexed and kept.
         ids = {sid: rel for rel, (sid, ok, _, _) in manifest.stories.items() if ok and rel not in paths and sid}
+        # Whether any story's protected names may have changed (then the archive's set is compared).
+        self._names_changed = rebuild
         for rel in paths:
             if rel not in scan:
-                manifest.stories.pop(rel, None)
+                gone = manifest.stories.pop(rel, None)
                 manifest.unreadable_lists.pop(rel, None)
+                self._names_changed |= bool(gone and gone[3])
         # Plain (not compound) segment files are memory-mapped when read: a search then reads only
         # the stored fields of the hits it shows, instead of copying a compound file's part. Each
         # of the two writer processes sorts postings in memory up to ``limitmb``, then in runs on disk.
@@ -541,6 +544,7 @@ class Index:
                         problems = problems + [Problem(rel, line, f"duplicate id '{sid}', also used by "
                                                        f"{other}; give each story its own id")]
                         doc, clash = None, other
+                self._names_changed |= set(names) != set(before[3] if before else ())
                 manifest.stories[rel] = (sid, True, snapshot, names) if doc is not None else (clash, False, snapshot, names)
                 if isinstance(doc, str):   # HIDDEN
                     pass
@@ -569,7 +573,8 @@ class Index:
             raise
         report.total = sum(1 for _, ok, _, _ in manifest.stories.values() if ok)
         self.facet_cache = write_facet_cache(ix, self.facet_cache if not rebuild else None)
-        self._write_vocabulary_cache(Path(ix.storage.folder), Redactor.from_hashes(key, manifest.redact_entries()))
+        names = manifest.redact_entries() if self._names_changed else entries
+        self._write_vocabulary_cache(Path(ix.storage.folder), Redactor.from_hashes(key, names))
         return report
 
     # -- reading

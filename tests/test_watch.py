@@ -59,6 +59,7 @@ def watched(make_archive):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    proc.stderr.close()
 
 
 def same_answers(root, *commands):

@@ -298,3 +298,37 @@ def test_an_update_that_adds_or_drops_a_protected_name_rewrites_what_every_outpu
     (make_archive.root / "stories" / "other.md").unlink()                          # the list goes with its story
     Index(archive).fresh()
     assert not Index(archive).redactor().finds("Karim Zed")
+
+
+def test_a_brief_decoding_only_what_its_messages_can_take_picks_exactly_what_it_picks_from_every_account(
+        tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from counterbrief import facets
+    from counterbrief.cli import main
+
+    root = synth.make_archive(tmp_path / "a", 300)
+    (root / "recipes" / "mixed.yml").write_text(
+        "title: Mixed\ndate: '2026-12-01'\naudience: {language: en}\nmax_accounts_per_message: 3\nmessages:\n"
+        f"  - text: One\n    themes: [{synth.THEMES[0]}]\n    query: propaganda\n"
+        "  - text: Two, a query and no theme\n    query: executed\n"
+        "  - text: Three, a pin\n    query: hunger\n    quotes: ['synthetic-000005#2']\n"
+        f"  - text: Four\n    themes: [{synth.THEMES[3]}, {synth.THEMES[7]}]\n", encoding="utf-8")
+    args = ["--archive", str(root), "brief", str(root / "recipes" / "mixed.yml"), "--include-synthetic",
+            "--format", "json"]
+    narrowed = CliRunner().invoke(main, args)
+    assert narrowed.exit_code == 0, narrowed.output
+    seen = []
+    everything = facets.gated
+
+    def gated_all(index, levels, include_synthetic, themes=None, ids=None):
+        seen.append((themes, ids))
+        return everything(index, levels, include_synthetic)
+
+    monkeypatch.setattr(facets, "gated", gated_all)
+    whole = CliRunner().invoke(main, args)
+    assert whole.exit_code == 0, whole.output
+    assert seen and seen[0][0] and "synthetic-000005" in seen[0][1]
+    assert narrowed.output == whole.output
+    assert len(everything(__import__("counterbrief.search").search.Index(load.find_archive(root, None, root)),
+                          {"public"}, True, seen[0][0], seen[0][1])) < 225   # fewer decoded than gated

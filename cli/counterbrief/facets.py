@@ -108,13 +108,23 @@ def _quote_meta(packed: str):
     return found
 
 
-def gated(index: Index, levels: set[str], include_synthetic: bool) -> list[dict]:
+def gated(index: Index, levels: set[str], include_synthetic: bool, themes=None, ids=None) -> list[dict]:
     """The profiles of every approved account at the given sensitivity levels, in index order, with the
-    keys of the stored ``meta`` selection used (``themes`` the story's own, ``all_themes`` with its quotes')."""
+    keys of the stored ``meta`` selection used (``themes`` the story's own, ``all_themes`` with its quotes').
+    With ``themes`` or ``ids`` (sets), only those with a quote that may carry one of the themes (a
+    quick test on the packed bytes, never too strict) or with one of the ids."""
     wanted = {level.encode("utf-8") for level in levels}
 
     def keep(v: list) -> bool:   # the gate, on the packed bytes: only what passes is decoded
         return v[4] == b"approved" and v[5] in wanted and (include_synthetic or v[7] == b"0")
+
+    if themes is not None or ids is not None:
+        theme_bytes = [t.encode("utf-8") for t in themes or ()]
+        id_bytes = {i.encode("utf-8") for i in ids or ()}
+        gate = keep
+
+        def keep(v: list) -> bool:  # noqa: F811 - the gate, then what a message can take
+            return gate(v) and (v[9] in id_bytes or any(t in v[14] for t in theme_bytes))
 
     return [_profile(v) for v in _values(index, keep)]
 

@@ -239,6 +239,7 @@ class Server:
         self._notices: Optional[list] = None  # while updating between commands: the index's lines, kept
         self._sock: Optional[socket.socket] = None
         self.finish_after = 0.1   # seconds without a command after an update before its tables are written
+        self._pending_since: Optional[float] = None
 
     # -- freshness
     def _new_index(self):
@@ -256,6 +257,7 @@ class Server:
 
     def finish(self) -> None:
         """Write what the last update left for after the answer, and release the index lock."""
+        self._pending_since = None
         if self.index is not None:
             try:
                 self.index.finish()
@@ -431,7 +433,12 @@ class Server:
                     continue
                 with conn:
                     going_on = self._handle(conn)
-                self.finish()   # the answer is sent: now the tables an update left
+                # The tables an update left are written once no command has come for a moment (the
+                # next one, often right behind, is not made to wait for them), and within a second.
+                if self.index is not None and self.index._finish is not None:
+                    self._pending_since = self._pending_since or time.monotonic()
+                    if time.monotonic() - self._pending_since > 1.0:
+                        self.finish()
                 if not going_on:
                     break
         finally:

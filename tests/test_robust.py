@@ -462,7 +462,7 @@ def _indexed_copy(fixture_archive, tmp_path, name="damaged") -> tuple[Path, Path
 
 
 INDEX_FILES = ["*.toc", "*.pst", "*.trm", "*_stored.col", "*_text_en_len.col", "*.facets.col", "*.id.col",
-               "*.year.col", "stat.bin", "manifest.bin", "redact.bin", "facets.bin", "vocabulary.bin", "../current",
+               "*.year.col", "stat.bin", "manifest.bin", "redact.bin", "facets-*.bin", "tally.bin", "vocabulary.bin", "../current",
                "../redact.key"]
 
 

@@ -172,3 +172,163 @@ def test_the_console_script_finds_an_edit_made_just_before_it_runs(make_archive)
     make_archive.story("two", body="More camels.")
     second = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     assert sorted(h["id"] for h in json.loads(second.stdout)["hits"]) == ["one", "two"]
+
+
+# ------------------------------------------------------------------ stats from the tally
+
+def _slow_tally(index):
+    from counterbrief.facets import profiles_tally, story_profiles
+
+    return profiles_tally(story_profiles(index)[0])
+
+
+def test_the_stored_tally_equals_counting_every_story_over_edits_deletions_and_new_files(make_archive):
+    from counterbrief.facets import _live, read_tally
+
+    for i in range(6):
+        make_archive.story(f"s{i}", themes=["regret", "recruitment"] if i % 2 else ["suppression-of-dissent"],
+                           status="approved" if i % 3 else "draft",
+                           speaker={"alias": f"Speaker {i}", "role": "fighter", "origin": f"Place {i % 2}"},
+                           sensitivity="public" if i < 4 else "internal", synthetic=i == 5)
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    edits = [
+        lambda: make_archive.story("s1", themes=["harsh-living-conditions"], synthetic=False,
+                                   speaker={"alias": "Speaker 1", "role": "fighter", "origin": "Elsewhere"}),
+        lambda: (make_archive.root / "stories" / "s2.md").unlink(),
+        lambda: make_archive.story("s7", themes=["regret"], status="approved", synthetic=False),
+        lambda: (make_archive.root / "stories" / "s0.md").rename(make_archive.root / "stories" / "s0-moved.md"),
+        lambda: make_archive.story("s3", raw="---\nid: [broken\n---\n"),
+    ]
+    for edit in [lambda: None, *edits]:
+        edit()
+        index = Index(archive)
+        index.fresh()
+        stored = read_tally(index._current())
+        assert stored is not None
+        assert stored == _slow_tally(Index(archive))
+        _, searcher = Index(archive).open()
+        with searcher:
+            assert _live(searcher.reader()) == sorted(searcher.reader().all_doc_ids())
+    assert stored["stories"] == 4   # s1, s4, s5, s7; s2 gone, s3 broken, s0 moved under another name than its id
+    assert stored["theme"]["harsh-living-conditions"] == 1 and stored["origin"]["Elsewhere"] == 1
+    assert stored["usable_theme"] == {"harsh-living-conditions": 1, "regret": 1}   # s1, s7 (s4 is internal)
+    assert stored["status"] == {"approved": 4} and stored["sensitivity"] == {"internal": 2, "public": 2}
+
+
+def test_a_tally_written_for_another_commit_is_not_believed(make_archive):
+    from counterbrief.facets import archive_tally, read_tally
+
+    make_archive.story("a")
+    make_archive.story("b", status="draft")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    index = Index(archive)
+    index.fresh()
+    folder = index._current()
+    data = (folder / "tally.bin").read_bytes()
+    make_archive.story("c")
+    index.fresh()
+    (folder / "tally.bin").write_bytes(data)      # as if the process died between commit and tally
+    assert read_tally(folder) is None
+    assert archive_tally(Index(archive))["stories"] == 3
+    (folder / "tally.bin").write_bytes(b"garbage")
+    assert read_tally(folder) is None
+    assert archive_tally(Index(archive)) == _slow_tally(Index(archive))
+
+
+def test_stats_and_themes_import_no_whoosh_on_a_fresh_index(make_archive):
+    make_archive.story("one")
+    make_archive.settle()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("COUNTERBRIEF_")},
+           "COUNTERBRIEF_NO_WATCH": "1"}
+    base = [sys.executable, "-c", "import sys; from counterbrief.entry import run; run()", "--archive",
+            str(make_archive.root)]
+    subprocess.run([*base, "index"], check=True, capture_output=True, env=env)
+    probe = ("import sys, atexit, os\n"
+             "from counterbrief import cli\n"
+             "sys.argv = ['counterbrief', '--archive', sys.argv[1], *sys.argv[2:]]\n"
+             "try:\n    cli.main()\n"
+             "except SystemExit:\n    pass\n"
+             "print('WHOOSH' if any(m.startswith('whoosh') for m in sys.modules) else 'NO-WHOOSH')\n")
+    for args in (["stats", "--json"], ["themes", "--json"]):
+        out = subprocess.run([sys.executable, "-c", probe, str(make_archive.root), *args], capture_output=True,
+                             text=True, env=env, check=True).stdout
+        assert out.rstrip().endswith("NO-WHOOSH"), args
+        assert '"stories": 1' in out or args[0] == "themes"
+
+
+def test_an_update_writes_the_facet_values_of_its_new_segment_only_and_a_damaged_one_is_read_from_the_column(
+        make_archive):
+    from counterbrief.search import SearchRequest, search
+
+    for i in range(3):
+        make_archive.story(f"s{i}", themes=["regret"])
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    index = Index(archive)
+    index.fresh()
+    folder = index._current()
+    first = {p.name: p.stat().st_ino for p in folder.glob("facets-*.bin")}
+    assert first
+    make_archive.story("s3", themes=["recruitment"])
+    Index(archive).fresh()
+    second = {p.name: p.stat().st_ino for p in folder.glob("facets-*.bin")}
+    assert set(first) < set(second) and all(second[name] == ino for name, ino in first.items())
+    for path in folder.glob("facets-*.bin"):
+        path.write_bytes(b"\x00damaged")
+    found = search(Index(archive), SearchRequest(query="*", facets=True), Index(archive).vocabulary())
+    assert found.facets["themes"] == {"regret": 3, "recruitment": 1}
+
+
+def test_an_update_that_adds_or_drops_a_protected_name_rewrites_what_every_output_is_redacted_with(make_archive):
+    from counterbrief.search import SearchRequest, search
+
+    make_archive.story("teller", body="Camels, said Karim Zed.")
+    make_archive.story("other", body="More camels.")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    Index(archive).fresh()
+    assert not Index(archive).redactor().finds("Karim Zed")
+    make_archive.story("other", body="More camels.", redact=["Karim Zed"])      # a name added by an edit
+    index = Index(archive)
+    index.fresh()
+    assert index.redactor().finds("Karim Zed")
+    found = search(index, SearchRequest(query="camels"), index.vocabulary())
+    assert "Karim" not in json.dumps([h.get("snippet") for h in found.hits])
+    make_archive.story("plain", body="Nothing.")                                  # an update that changes no list
+    Index(archive).fresh()
+    assert Index(archive).redactor().finds("Karim Zed")
+    (make_archive.root / "stories" / "other.md").unlink()                          # the list goes with its story
+    Index(archive).fresh()
+    assert not Index(archive).redactor().finds("Karim Zed")
+
+
+def test_a_brief_decoding_only_what_its_messages_can_take_picks_exactly_what_it_picks_from_every_account(
+        tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from counterbrief import facets
+    from counterbrief.cli import main
+
+    root = synth.make_archive(tmp_path / "a", 300)
+    (root / "recipes" / "mixed.yml").write_text(
+        "title: Mixed\ndate: '2026-12-01'\naudience: {language: en}\nmax_accounts_per_message: 3\nmessages:\n"
+        f"  - text: One\n    themes: [{synth.THEMES[0]}]\n    query: propaganda\n"
+        "  - text: Two, a query and no theme\n    query: executed\n"
+        "  - text: Three, a pin\n    query: hunger\n    quotes: ['synthetic-000005#2']\n"
+        f"  - text: Four\n    themes: [{synth.THEMES[3]}, {synth.THEMES[7]}]\n", encoding="utf-8")
+    args = ["--archive", str(root), "brief", str(root / "recipes" / "mixed.yml"), "--include-synthetic",
+            "--format", "json"]
+    narrowed = CliRunner().invoke(main, args)
+    assert narrowed.exit_code == 0, narrowed.output
+    seen = []
+    everything = facets.gated
+
+    def gated_all(index, levels, include_synthetic, themes=None, ids=None):
+        seen.append((themes, ids))
+        return everything(index, levels, include_synthetic)
+
+    monkeypatch.setattr(facets, "gated", gated_all)
+    whole = CliRunner().invoke(main, args)
+    assert whole.exit_code == 0, whole.output
+    assert seen and seen[0][0] and "synthetic-000005" in seen[0][1]
+    assert narrowed.output == whole.output
+    assert len(everything(__import__("counterbrief.search").search.Index(load.find_archive(root, None, root)),
+                          {"public"}, True, seen[0][0], seen[0][1])) < 225   # fewer decoded than gated

@@ -59,6 +59,7 @@ def watched(make_archive):
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+    proc.stderr.close()
 
 
 def same_answers(root, *commands):
@@ -215,3 +216,83 @@ def test_the_watcher_answers_for_its_own_archive_only(make_archive, tmp_path):
     (other / "vocabulary.yml").write_text((make_archive.root / "vocabulary.yml").read_text())
     server = Server(archive, idle=60)
     assert server.warm(load.find_archive(other, None, other)) is None
+
+
+def test_the_watcher_takes_in_an_edit_before_any_command_asks_and_tells_the_next_command(watched):
+    from counterbrief.state import current_folder, stat_signature
+
+    root = watched.root
+    home = root / ".counterbrief"
+    before = stat_signature(current_folder(home))
+    watched.story("one", raw="---\nid: one\ntitle: [broken\n---\nCamels.\n")          # an edit that breaks it
+    for _ in range(200):                                   # no command runs: the watcher updates by itself
+        if stat_signature(current_folder(home)) != before:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the watcher did not update the index before a command asked")
+    warm = cb(root, "search", "camels", "--json")
+    assert json.loads(warm.stdout)["hits"] == []
+    assert "one.md" in warm.stderr                         # the skipped line goes to the command that follows
+    assert cb(root, "search", "camels", "--json").stderr == ""   # and only to it, as in process
+    assert same_answers(root, ("search", "camels", "--json"), ("stats", "--json"))
+
+
+def test_an_update_that_fails_between_commands_is_taken_in_again_by_the_next_one(make_archive):
+    from counterbrief import load
+    from counterbrief.search import SearchRequest, search
+    from counterbrief.watch import Server
+
+    make_archive.story("one", body="Camels.")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    server = Server(archive, idle=60)
+    server._start_observer()
+    try:
+        server._full_scan()
+        server.bring_up_to_date()
+        make_archive.story("two", body="More camels.")
+        original = server.index.fresh
+        server.index.fresh = lambda **kw: (_ for _ in ()).throw(OSError("disk gone"))
+        server.update_early()                               # fails: nothing may be taken as done
+        server.index.fresh = original
+        index, _ = server.warm(archive)
+        found = search(index, SearchRequest(query="camels"), index.vocabulary())
+        assert sorted(h["id"] for h in found.hits) == ["one", "two"]
+    finally:
+        server.observer.stop()
+
+
+def test_an_update_whose_tables_the_watcher_had_not_yet_written_is_taken_in_again_after_a_kill(make_archive):
+    """The watcher answers before it writes manifest.bin and stat.bin; killed in between, the next
+    command finds the index stale and updates it again, without counting an account twice."""
+    from counterbrief import load
+    from counterbrief.search import Index, SearchRequest, search
+    from counterbrief.state import current_folder, stat_signature
+    from counterbrief.watch import Server
+
+    make_archive.story("one", body="Camels.")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    server = Server(archive, idle=60)
+    server._start_observer()
+    try:
+        server._full_scan()
+        server.bring_up_to_date()
+        folder = current_folder(server.index.home)
+        before = stat_signature(folder)
+        server._sock = object()                 # serving: the tables wait for the answer
+        make_archive.story("two", body="More camels.")
+        time.sleep(0.2)
+        server.update_early()
+        assert server.index._finish is not None and stat_signature(folder) == before
+        index, _ = server.warm(archive)
+        found = search(index, SearchRequest(query="camels"), index.vocabulary())
+        assert sorted(h["id"] for h in found.hits) == ["one", "two"]
+        held = server.index._held
+        server.index._finish = None             # killed here: its lock goes with it
+        held.release()
+    finally:
+        server.observer.stop()
+    plain = Index(archive)
+    assert plain.fresh().total == 2             # stale (stat.bin was not written): updated again
+    found = search(plain, SearchRequest(query="camels"), plain.vocabulary())
+    assert sorted(h["id"] for h in found.hits) == ["one", "two"] and found.total == 2

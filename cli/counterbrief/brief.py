@@ -5,7 +5,7 @@ import datetime as dt
 from typing import Any, Optional
 
 from .model import Recipe, Story, Theme
-from .select import Options, brief_date, build_context, choose, levels
+from .select import Options, brief_date, build_context, choose, levels, parse_pin
 
 
 def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
@@ -19,11 +19,6 @@ def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
     archive = index.archive
     redact = index.redactor()   # first: a redact list that cannot be read stops the brief here
     recipe.date = brief_date(recipe.date, source_date_epoch, dt.date.today().isoformat())
-    profiles = gated_profiles(index, levels(recipe), options.include_synthetic)
-    if options.only_ids:
-        profiles = [p for p in profiles if p["id"] in options.only_ids]
-    profiles.sort(key=lambda p: p["id"])
-
     scores_cache: dict[str, dict[str, float]] = {}
 
     def query_scores(query: str) -> dict[str, float]:
@@ -31,6 +26,19 @@ def build(index, vocabulary: dict[str, Theme], recipe: Recipe, options: Options,
         if query not in scores_cache:
             scores_cache[query] = search_scores(index, query, vocabulary)   # from columns, no stored fields
         return scores_cache[query]
+
+    # Only the accounts a message can take are decoded (``choose`` looks at no other): those with a
+    # quote on one of the messages' themes, those the query of a message without themes finds, and
+    # the pinned ones. The gate itself is unchanged and comes first.
+    themes = {t for m in recipe.messages for t in m.themes}
+    ids = {parse_pin(pin)[0] for m in recipe.messages for pin in m.quotes}
+    for m in recipe.messages:
+        if not m.themes and m.query:
+            ids.update(query_scores(m.query))
+    profiles = gated_profiles(index, levels(recipe), options.include_synthetic, themes=themes, ids=ids)
+    if options.only_ids:
+        profiles = [p for p in profiles if p["id"] in options.only_ids]
+    profiles.sort(key=lambda p: p["id"])
 
     snapshots = SnapshotCache(archive)
     stories: dict[str, Optional[Story]] = {}

@@ -456,12 +456,12 @@ def stats(ctx, as_json) -> None:
         counterbrief stats --json
     """
     from . import present, report
-    from .search import story_profiles
+    from .facets import archive_tally
 
     def compute(index):
         redact = index.redactor()
-        profiles, bad = story_profiles(index)
-        return redact(report.stats(str(index.archive.root), profiles, bad, index.vocabulary())), bad
+        bad = index.bad_count()
+        return redact(report.stats(str(index.archive.root), archive_tally(index), bad, index.vocabulary())), bad
 
     data, bad = fresh_answer(ctx, compute)
     if bad:
@@ -481,10 +481,9 @@ def themes(ctx, as_json) -> None:
         counterbrief themes
     """
     from . import present, report
+    from .facets import archive_tally
 
-    from .search import story_profiles
-
-    rows = fresh_answer(ctx, lambda index: index.redactor()(report.themes(index.vocabulary(), story_profiles(index)[0])))
+    rows = fresh_answer(ctx, lambda index: index.redactor()(report.themes(index.vocabulary(), archive_tally(index))))
     emit_json(rows) if as_json else echo(present.themes(rows, term_width()))
 
 
@@ -620,8 +619,9 @@ def restore(ctx, story_id, by, reason) -> None:
 # --------------------------------------------------------------------------- index / search
 
 def new_index(ctx: click.Context):
-    """The archive's search index object; what it has to say goes to stderr."""
-    from .search import Index
+    """The archive's search index object; what it has to say goes to stderr (whoosh is imported
+    only when the index is opened or written: stats and show read small files)."""
+    from .index import Index
 
     return Index(get_archive(ctx), notice=lambda line: echo(line, err=True))
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import marshal
+import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -31,18 +33,42 @@ def story_profiles(index: Index) -> tuple[list[dict], int]:
     return out, index.bad_count()
 
 
-def _values(index: Index) -> list[list[str]]:
-    """The packed facet value of every live story, split into PROFILE_FIELDS."""
+def _values(index: Index, keep=None) -> list[list[str]]:
+    """The packed facet value of every live story, split into PROFILE_FIELDS; with ``keep``, only
+    those whose fields (still bytes) it accepts are decoded."""
     ix, searcher = index.open()
     with searcher:
         table, _ = _facet_table(ix, searcher, index.facet_cache)
-        live = sorted(searcher.reader().all_doc_ids())
+        live = _live(searcher.reader())
     width = len(PROFILE_FIELDS)
     out = []
     for n in live:
-        value = table[n].decode("utf-8").split("\t") if table[n] else []
+        raw = table[n]
+        if not raw:
+            continue
+        if keep is not None:
+            parts = raw.split(b"\t")
+            if len(parts) != width or not keep(parts):
+                continue
+        value = raw.decode("utf-8").split("\t")
         if len(value) == width:
             out.append(value)
+    return out
+
+
+def _live(reader) -> list[int]:
+    """The live document numbers, in order, from each segment's set of deleted ones (not a call per document)."""
+    out: list[int] = []
+    for sub, offset in reader.leaf_readers():
+        count = sub.doc_count_all()
+        segment = sub.segment()
+        if not sub.has_deletions():
+            out.extend(range(offset, offset + count))
+        elif segment is not None:
+            gone = set(segment.deleted_docs())
+            out.extend(offset + d for d in range(count) if d not in gone)
+        else:
+            out.extend(offset + d for d in range(count) if not sub.is_deleted(d))
     return out
 
 
@@ -82,11 +108,25 @@ def _quote_meta(packed: str):
     return found
 
 
-def gated(index: Index, levels: set[str], include_synthetic: bool) -> list[dict]:
+def gated(index: Index, levels: set[str], include_synthetic: bool, themes=None, ids=None) -> list[dict]:
     """The profiles of every approved account at the given sensitivity levels, in index order, with the
-    keys of the stored ``meta`` selection used (``themes`` the story's own, ``all_themes`` with its quotes')."""
-    return [_profile(v) for v in _values(index)
-            if v[4] == "approved" and v[5] in levels and (include_synthetic or v[7] == "0")]
+    keys of the stored ``meta`` selection used (``themes`` the story's own, ``all_themes`` with its quotes').
+    With ``themes`` or ``ids`` (sets), only those with a quote that may carry one of the themes (a
+    quick test on the packed bytes, never too strict) or with one of the ids."""
+    wanted = {level.encode("utf-8") for level in levels}
+
+    def keep(v: list) -> bool:   # the gate, on the packed bytes: only what passes is decoded
+        return v[4] == b"approved" and v[5] in wanted and (include_synthetic or v[7] == b"0")
+
+    if themes is not None or ids is not None:
+        theme_bytes = [t.encode("utf-8") for t in themes or ()]
+        id_bytes = {i.encode("utf-8") for i in ids or ()}
+        gate = keep
+
+        def keep(v: list) -> bool:  # noqa: F811 - the gate, then what a message can take
+            return gate(v) and (v[9] in id_bytes or any(t in v[14] for t in theme_bytes))
+
+    return [_profile(v) for v in _values(index, keep)]
 
 
 def _segment_values(reader) -> list:
@@ -96,26 +136,52 @@ def _segment_values(reader) -> list:
     return [cr[n] for n in range(reader.doc_count_all())]
 
 
+def _segment_file(folder: Path, key: str) -> Path:
+    return folder / f"facets-{key}.bin"
+
+
+def _read_segment(folder: Path, key: str, count: int) -> Optional[list]:
+    """The cached facet values of one segment (``facets-SEGMENT.bin``), or None if missing or damaged."""
+    try:
+        values = marshal.loads(_segment_file(folder, key).read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(values, list) or len(values) != count or not all(type(v) is bytes for v in values):
+        return None
+    return values
+
+
+def _legacy_cache(folder: Path) -> dict:
+    """``facets.bin``: every segment in one file, as earlier versions wrote it (read until the next update)."""
+    try:
+        cache = marshal.loads((folder / "facets.bin").read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
 def _facet_table(ix, searcher, cache: Optional[dict] = None) -> tuple[list, dict]:
     """The packed facet values of every document by document number, and the per-segment cache.
 
-    Segments never change once written, so their values are cached by segment id: after an
-    update only the new small segment is read from its column.
+    Segments never change once written, so their values are cached by segment id, one file per
+    segment written once: after an update only the new small segment is read from its column, and
+    nothing of the old segments is written again.
     """
-    if cache is None:
-        try:
-            cache = marshal.loads((Path(ix.storage.folder) / "facets.bin").read_bytes())
-        except (OSError, ValueError, EOFError, TypeError):
-            cache = {}
-        if not isinstance(cache, dict):
-            cache = {}
+    folder = Path(ix.storage.folder)
+    legacy = None
     table: list = []
     fresh: dict = {}
     for sub, offset in searcher.reader().leaf_readers():
         segment = sub.segment()
         key = segment.segment_id() if segment is not None else None
-        values = cache.get(key) if key else None
-        if values is None or len(values) != sub.doc_count_all():
+        count = sub.doc_count_all()
+        values = cache.get(key) if key and cache else None
+        if key and (values is None or len(values) != count):
+            values = _read_segment(folder, key, count)
+            if values is None:
+                legacy = _legacy_cache(folder) if legacy is None else legacy
+                values = legacy.get(key)
+        if values is None or len(values) != count:
             values = _segment_values(sub)
         if key:
             fresh[key] = values
@@ -124,14 +190,150 @@ def _facet_table(ix, searcher, cache: Optional[dict] = None) -> tuple[list, dict
     return table, fresh
 
 
-def write_facet_cache(ix) -> dict:
-    """After a commit: cache the facet values of the segments now live (old ones are read back)."""
+def write_facet_cache(ix, cache: Optional[dict] = None) -> dict:
+    """After a commit: cache the facet values of the segments now live, a file per new segment (old
+    ones are read back, or taken from ``cache``, what this process wrote last), and remove the files
+    of segments gone; then the tally of the live documents."""
     from .write import write_atomic
 
+    folder = Path(ix.storage.folder)
+    generation = ix.latest_generation()
     with ix.searcher() as searcher:
-        _, cache = _facet_table(ix, searcher)
-    write_atomic(Path(ix.storage.folder) / "facets.bin", marshal.dumps(cache))
+        _, cache = _facet_table(ix, searcher, cache)
+        deleted = {}
+        for sub, _ in searcher.reader().leaf_readers():
+            segment = sub.segment()
+            if segment is not None and segment.segment_id() in cache:
+                deleted[segment.segment_id()] = sorted(segment.deleted_docs())
+    present = set(os.listdir(folder))
+    for key, values in cache.items():
+        if _segment_file(folder, key).name not in present:
+            write_atomic(_segment_file(folder, key), marshal.dumps(values))
+    _write_tally(folder, generation, cache, deleted)
+    keep = {_segment_file(folder, key).name for key in cache}
+    for name in present:
+        if name.startswith("facets-") and name.endswith(".bin") and name not in keep or name == "facets.bin":
+            try:
+                os.unlink(folder / name)
+            except OSError:
+                pass
     return cache
+
+
+# ----------------------------------------------------------------------------- the tally (stats)
+#
+# What `stats` and `themes` count, summed once per commit: per segment over all its documents
+# (segments never change), minus the documents deleted since. ``tally.bin`` holds the sum for the
+# live index and the generation of whoosh's table of contents it was made for: a command reads this
+# small file instead of importing whoosh and decoding a value per story (1.4 s at 100,000).
+
+TALLY_VERSION = 1
+_TOC = re.compile(r"_MAIN_([0-9]+)\.toc")
+_COUNTED = ("theme", "usable_theme", "group", "origin", "year", "language", "status", "sensitivity")
+
+
+def empty_tally() -> dict:
+    return {"stories": 0, "quotes": 0, "usable": 0, **{name: {} for name in _COUNTED}}
+
+
+def _add_values(total: dict, values, sign: int = 1) -> dict:
+    """Add (or with sign -1, take away) the packed facet values of some documents to a tally."""
+    width = len(PROFILE_FIELDS) - 1
+    keys = Counter(tuple(v.split(b"\t", 9)[:9]) for v in values if v and v.count(b"\t") == width)
+    for key, n in keys.items():
+        themes, group, language, year, status, sensitivity, origin, synthetic, quotes = (
+            k.decode("utf-8") for k in key)
+        _add_profile(total, [t for t in themes.split("|") if t], group, language, year, status, sensitivity, origin,
+                     synthetic == "1", int(quotes), n * sign)
+    return total
+
+
+def _add_profile(total: dict, themes, group, language, year, status, sensitivity, origin, synthetic, quotes,
+                 n: int = 1) -> None:
+    usable = status == "approved" and sensitivity == "public" and not synthetic
+    total["stories"] += n
+    total["quotes"] += quotes * n
+    total["usable"] += n if usable else 0
+    for name, value in (("group", group), ("origin", origin or "unknown"), ("year", year or "unknown"),
+                        ("language", language), ("status", status), ("sensitivity", sensitivity)):
+        if value:
+            _bump(total[name], value, n)
+    for t in themes:
+        _bump(total["theme"], t, n)
+        if usable:
+            _bump(total["usable_theme"], t, n)
+
+
+def _bump(counts: dict, key, n: int) -> None:
+    value = counts.get(key, 0) + n
+    if value:
+        counts[key] = value
+    else:
+        counts.pop(key, None)
+
+
+def _merge(total: dict, part: dict, sign: int = 1) -> dict:
+    for name in ("stories", "quotes", "usable"):
+        total[name] += part[name] * sign
+    for name in _COUNTED:
+        for key, n in part[name].items():
+            _bump(total[name], key, n * sign)
+    return total
+
+
+def profiles_tally(profiles: list[dict]) -> dict:
+    """The tally of ``story_profiles``' dicts (the slow way, for an index without ``tally.bin``)."""
+    total = empty_tally()
+    for p in profiles:
+        _add_profile(total, p["themes"], p["group"], p["language"], p["year"], p["status"], p["sensitivity"],
+                     p["origin"], p["synthetic"], p["quotes"])
+    return total
+
+
+def _write_tally(folder: Path, generation: int, cache: dict, deleted: dict) -> None:
+    from .write import write_atomic
+
+    try:
+        version, _, _, kept = marshal.loads((folder / "tally.bin").read_bytes())
+        if version != TALLY_VERSION or not isinstance(kept, dict):
+            kept = {}
+    except (OSError, ValueError, EOFError, TypeError):
+        kept = {}
+    segments, total = {}, empty_tally()
+    for key, values in cache.items():
+        part = kept.get(key)
+        if part is None or part[0] != len(values):
+            part = (len(values), _add_values(empty_tally(), values))
+        segments[key] = part
+        _merge(total, part[1])
+        gone = deleted.get(key)
+        if gone:
+            _add_values(total, [values[n] for n in gone if n < len(values)], -1)
+    write_atomic(folder / "tally.bin", marshal.dumps((TALLY_VERSION, generation, total, segments)))
+
+
+def read_tally(folder: Path) -> Optional[dict]:
+    """The tally of the live index in ``folder``, or None when ``tally.bin`` is missing, damaged or
+    was written for another commit than the latest (a process killed between the two)."""
+    try:
+        latest = max((int(m.group(1)) for m in map(_TOC.fullmatch, os.listdir(folder)) if m), default=-1)
+        version, generation, total, _ = marshal.loads((folder / "tally.bin").read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if version != TALLY_VERSION or generation != latest or latest < 0 or not isinstance(total, dict):
+        return None
+    return total
+
+
+def archive_tally(index: Index) -> dict:
+    """What stats and themes count, for the live index: from ``tally.bin``, else from the facet column."""
+    folder = index._current()
+    if folder is not None:
+        index._note_read(folder)
+        total = read_tally(folder)
+        if total is not None and set(total) == set(empty_tally()):
+            return total
+    return profiles_tally(story_profiles(index)[0])
 
 
 def _facets(ix, searcher, docs, cache: Optional[dict] = None) -> dict[str, dict[str, int]]:

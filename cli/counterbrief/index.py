@@ -3,8 +3,8 @@
 The index lives in ``ARCHIVE/.counterbrief/`` (or the user's cache for a read-only bundled
 archive). ``current`` names the live index folder; each index folder holds the whoosh files,
 ``stat.bin`` (the size and mtime of every file it was built from), ``manifest.bin`` (their
-hashes and what each story contributed) and ``facets.bin`` (facet values per segment). Every
-command first compares the archive with ``stat.bin`` and indexes only what changed, under a file
+hashes and what each story contributed), ``facets-SEGMENT.bin`` (facet values, a file per
+segment) and ``tally.bin`` (what stats counts). Every command first compares the archive with ``stat.bin`` and indexes only what changed, under a file
 lock; a full rebuild is made in a new folder and switched in by replacing ``current``
 atomically, so readers never see a half-built index and a killed build leaves the old one.
 """
@@ -21,7 +21,6 @@ from . import load
 from .errors import CounterbriefError, IndexUnreadable, Problem, disk_full as _disk_full
 from .facets import write_facet_cache
 from .model import HIDDEN_STATUSES, Archive, Theme
-from .schema import _schema, story_document
 from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
                     why_unusable, write_stat)
 from .redact import (ArchiveRedaction, Redactor, index_key, key_check, protected_names,
@@ -108,6 +107,7 @@ def _pool_document(rel: str) -> tuple:
     """Parse, validate and make the index document of one story, in a worker. Returns
     (rel, document or None, problems, (id, snapshot), (entries or None, why unreadable), digest, id line);
     only this goes back to the parent, which adds the document to the writer and forgets it."""
+    from .schema import story_document
     from .validate import check_story
 
     st = _POOL_STATE
@@ -166,21 +166,32 @@ class Manifest:
             return None
 
     def write(self, folder: Path) -> None:
+        # manifest.bin first, stat.bin last: stat.bin is what says "this index is fresh".
+        self.write_tables(folder)
+        self.write_small(folder)
+        write_stat(folder, self.stat)
+
+    def write_tables(self, folder: Path) -> None:
+        """manifest.bin: the archive's hashes and what each story contributed (large: read by updates only)."""
         from .write import write_atomic
 
-        # manifest.bin first, stat.bin last: stat.bin is what says "this index is fresh".
         write_atomic(folder / "manifest.bin", marshal.dumps(
             {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": self.stories,
              "unreadable": self.unreadable_lists}))
+
+    def write_small(self, folder: Path, entries: Optional[set] = None) -> None:
+        """The small files every answer reads: redact.bin and counts.bin."""
+        from .write import write_atomic
+
         # The archive's protected names (hashed) and the stories whose list cannot be read, apart:
         # every command reads this small file, never the whole manifest, to redact its output.
+        entries = self.redact_entries() if entries is None else entries
         write_atomic(folder / "redact.bin", marshal.dumps(
-            (SCHEMA_VERSION, sorted(self.redact_entries()), sorted(self.unreadable().items()),
+            (SCHEMA_VERSION, sorted(entries), sorted(self.unreadable().items()),
              key_check(index_key(folder.parent)))))
         # What stats needs of the manifest, small enough to read on every stats.
         bad = sum(1 for _, ok, _, _ in self.stories.values() if not ok)
         write_atomic(folder / "counts.bin", marshal.dumps((SCHEMA_VERSION, bad)))
-        write_stat(folder, self.stat)
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
         self.stat[rel] = stat
@@ -225,6 +236,10 @@ class Index:
         self.opened_signature: tuple = ()                # and its stat.bin's signature just before
         self._mixed = False                              # it read from two different writes of the index
         self._manifest: Optional[tuple] = None           # (folder, stat.bin signature, Manifest) this object wrote
+        # The watcher: after an update, manifest.bin and stat.bin are written once the answer is sent
+        # (``finish``), under the lock still held; the small files every answer reads are written first.
+        self.defer_tables = False
+        self._finish: Optional[Callable[[], None]] = None
 
     def vocabulary(self) -> dict:
         """The archive's vocabulary, read once per process; an unusable one is an error, a flawed one a warning.
@@ -288,9 +303,11 @@ class Index:
         ``scan`` is the archive's (size, mtime) table when a probe has just taken it.
         """
         scan = scan if scan is not None else load.scan_archive(self.archive)
+        self.finish()
         if not rebuild and not self._stale(self._current(), scan):
             return IndexReport(total=-1)   # unchanged; not counted, to keep searches quick
-        with self._lock():
+        self._held = self._lock()
+        with self._held:
             # Another process may have done the work while we waited for the lock. The scan taken
             # before the lock is kept: a file changed since then differs from the recorded table
             # and is picked up by the next command.
@@ -331,6 +348,8 @@ class Index:
 
     def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
         from whoosh import index
+
+        from .schema import _schema
 
         paths = sorted(rel for rel in scan if rel.startswith("stories/"))
         # The names the old index knew: a story whose redact list has become unreadable keeps them.
@@ -410,14 +429,13 @@ class Index:
         from whoosh import index
 
         changed = set()
-        for rel, stat in scan.items():
-            if manifest.stat.get(rel) != stat:
-                digest = _hash(self.archive.root / rel, self.archive.root)
-                if manifest.hashes.get(rel) == digest:
-                    manifest.stat[rel] = stat      # touched, not changed
-                else:
-                    changed.add(rel)
-        removed = set(manifest.stat) - set(scan)
+        for rel, stat in scan.items() - manifest.stat.items():   # compared in C: 100,000 files each time
+            digest = _hash(self.archive.root / rel, self.archive.root)
+            if manifest.hashes.get(rel) == digest:
+                manifest.stat[rel] = stat      # touched, not changed
+            else:
+                changed.add(rel)
+        removed = manifest.stat.keys() - scan.keys()
         if "vocabulary.yml" in changed | removed:
             self.notice("the vocabulary changed; rebuilding the search index")
             return self._rebuild(scan, progress)
@@ -440,15 +458,40 @@ class Index:
                                    entries=before_redact)
         for rel in removed:
             manifest.forget(rel)
-        if manifest.redact_entries() != before_redact:
+        if self._names_changed and manifest.redact_entries() != before_redact:
             # A redaction list changed: every stored text must be redacted anew.
             self.notice("a redaction list changed; rebuilding the search index")
             return self._rebuild(scan, progress)
-        manifest.write(folder)
-        signature = stat_signature(folder)
-        self._manifest = (folder, signature, manifest)
-        self._table = _StatTable(folder, signature, dict(manifest.stat))   # what was just written
+
+        def finish() -> None:
+            manifest.write_tables(folder)
+            write_stat(folder, manifest.stat)
+            signature = stat_signature(folder)
+            self._manifest = (folder, signature, manifest)
+            self._table = _StatTable(folder, signature, dict(manifest.stat))   # what was just written
+
+        if self.defer_tables:
+            manifest.write_small(folder, before_redact)
+            lock = self._held
+            lock.acquire()   # held past the update, until finish() has written the tables
+
+            def finish_and_release() -> None:
+                try:
+                    finish()
+                finally:
+                    lock.release()
+
+            self._finish = finish_and_release
+        else:
+            manifest.write_small(folder, before_redact)
+            finish()
         return report
+
+    def finish(self) -> None:
+        """Write what an update deferred (``defer_tables``) and let other writers in."""
+        pending, self._finish = self._finish, None
+        if pending is not None:
+            pending()
 
     def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,
                      rebuild: bool, previous: Optional[dict] = None, entries=()) -> IndexReport:
@@ -463,10 +506,13 @@ class Index:
         key = index_key(self.home)
         # Duplicate ids, in file order, against the stories already indexed and kept.
         ids = {sid: rel for rel, (sid, ok, _, _) in manifest.stories.items() if ok and rel not in paths and sid}
+        # Whether any story's protected names may have changed (then the archive's set is compared).
+        self._names_changed = rebuild
         for rel in paths:
             if rel not in scan:
-                manifest.stories.pop(rel, None)
+                gone = manifest.stories.pop(rel, None)
                 manifest.unreadable_lists.pop(rel, None)
+                self._names_changed |= bool(gone and gone[3])
         # Plain (not compound) segment files are memory-mapped when read: a search then reads only
         # the stored fields of the hits it shows, instead of copying a compound file's part. Each
         # of the two writer processes sorts postings in memory up to ``limitmb``, then in runs on disk.
@@ -498,6 +544,7 @@ class Index:
                         problems = problems + [Problem(rel, line, f"duplicate id '{sid}', also used by "
                                                        f"{other}; give each story its own id")]
                         doc, clash = None, other
+                self._names_changed |= set(names) != set(before[3] if before else ())
                 manifest.stories[rel] = (sid, True, snapshot, names) if doc is not None else (clash, False, snapshot, names)
                 if isinstance(doc, str):   # HIDDEN
                     pass
@@ -525,8 +572,9 @@ class Index:
             writer.cancel()
             raise
         report.total = sum(1 for _, ok, _, _ in manifest.stories.values() if ok)
-        self.facet_cache = write_facet_cache(ix)
-        self._write_vocabulary_cache(Path(ix.storage.folder), Redactor.from_hashes(key, manifest.redact_entries()))
+        self.facet_cache = write_facet_cache(ix, self.facet_cache if not rebuild else None)
+        names = manifest.redact_entries() if self._names_changed else entries
+        self._write_vocabulary_cache(Path(ix.storage.folder), Redactor.from_hashes(key, names))
         return report
 
     # -- reading

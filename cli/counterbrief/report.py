@@ -1,7 +1,6 @@
 """Read-only views of the archive as plain data: a story record, stats, the vocabulary with counts."""
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, Iterable
 
 from .model import Story
@@ -26,42 +25,34 @@ def story_record(story: Story, redact, include_notes: bool = False) -> dict[str,
     return record
 
 
-def _count(values) -> dict[str, int]:
-    counts = Counter(v for v in values if v)
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+def _sorted(counts: dict) -> dict[str, int]:
+    return dict(sorted(((k, n) for k, n in counts.items() if k and n), key=lambda kv: (-kv[1], kv[0])))
 
 
-def stats(archive_root: str, profiles: list[dict], bad_files: int, vocabulary: Iterable[str]) -> dict[str, Any]:
-    """Counts for the archive at a glance, from the search index's per-story profiles (fields of
-    ``search.PROFILE_FIELDS``; redacted names were removed before indexing)."""
-    usable = [p for p in profiles if _usable(p)]
-    covered = {t for p in usable for t in p["themes"]}
+def stats(archive_root: str, tally: dict, bad_files: int, vocabulary: Iterable[str]) -> dict[str, Any]:
+    """Counts for the archive at a glance, from the search index's tally of its stories
+    (``facets.archive_tally``; redacted names were removed before indexing)."""
     return {
         "archive": archive_root,
-        "stories": len(profiles),
+        "stories": tally["stories"],
         "bad_files": bad_files,
-        "usable": len(usable),
-        "quotes": sum(p["quotes"] for p in profiles),
+        "usable": tally["usable"],
+        "quotes": tally["quotes"],
         "by": {
-            "theme": _count(t for p in profiles for t in p["themes"]),
-            "group": _count(p["group"] for p in profiles),
-            "origin": _count(p["origin"] or "unknown" for p in profiles),
-            "year": _count(p["year"] or "unknown" for p in profiles),
-            "language": _count(p["language"] for p in profiles),
-            "status": _count(p["status"] for p in profiles),
-            "sensitivity": _count(p["sensitivity"] for p in profiles),
+            "theme": _sorted(tally["theme"]),
+            "group": _sorted(tally["group"]),
+            "origin": _sorted(tally["origin"]),
+            "year": _sorted(tally["year"]),
+            "language": _sorted(tally["language"]),
+            "status": _sorted(tally["status"]),
+            "sensitivity": _sorted(tally["sensitivity"]),
         },
-        "gaps": [t for t in vocabulary if t not in covered],
+        "gaps": [t for t in vocabulary if not tally["usable_theme"].get(t)],
     }
 
 
-def themes(vocabulary: dict, profiles: list[dict]) -> list[dict[str, Any]]:
+def themes(vocabulary: dict, tally: dict) -> list[dict[str, Any]]:
     """The vocabulary with how many stories, and how many usable ones, carry each theme."""
-    counts = Counter(t for p in profiles for t in p["themes"])
-    usable = Counter(t for p in profiles if _usable(p) for t in p["themes"])
+    counts, usable = tally["theme"], tally["usable_theme"]
     return [{"id": t.id, "label": t.label, "definition": t.definition, "synonyms": t.synonyms,
              "stories": counts.get(t.id, 0), "usable": usable.get(t.id, 0)} for t in vocabulary.values()]
-
-
-def _usable(p: dict) -> bool:
-    return p["status"] == "approved" and p["sensitivity"] == "public" and not p["synthetic"]

@@ -225,12 +225,13 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
     return SearchResult(raw, total, redact(hits), redact(facets), redact(suggestion), req.page, limit)
 
 
-def gated_profiles(index: Index, levels: set[str], include_synthetic: bool) -> list[dict]:
+def gated_profiles(index: Index, levels: set[str], include_synthetic: bool, themes=None, ids=None) -> list[dict]:
     """The profile of every approved account at the given sensitivity levels, from the index's facet
-    column (id, path, speaker, snapshot, origin, language, themes, all_themes, group, year, ...)."""
+    column (id, path, speaker, snapshot, origin, language, themes, all_themes, group, year, ...);
+    with ``themes`` or ``ids``, only of those with a quote on one of the themes or with one of the ids."""
     from .facets import gated
 
-    return gated(index, levels, include_synthetic)
+    return gated(index, levels, include_synthetic, themes, ids)
 
 
 def query_scores(index: Index, query: str, vocabulary) -> dict[str, float]:

@@ -20,7 +20,7 @@ from typing import Optional
 from .model import Archive
 
 INDEX_NAME = re.compile(r"index-[0-9]+-[0-9a-f]+")   # index-PID-RANDOM: the process that builds it
-SCHEMA_VERSION = 17   # 15: redact.bin records its key; 16: stat.bin packed, counts.bin, failed stories keep what they failed on;
+SCHEMA_VERSION = 18   # 15: redact.bin records its key; 16: stat.bin packed, counts.bin, failed stories keep what they failed on; 18: tally.bin, facet files per segment;
 # 17: redact lists under careless keys and below the front matter (an index made under the old rules holds their names)
 
 

@@ -130,6 +130,28 @@ class _Changes:
         self.paths: set[str] = set()
         self.rescan = False
         self.sentinels = 0
+        # Written to when a change arrives, so that the serving loop wakes and takes it in at once
+        # (before the next command asks), instead of when the command comes.
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_w, False)
+        os.set_blocking(self.wake_r, False)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self.wake_w, b".")
+        except OSError:   # the pipe is full: the loop is already awake
+            pass
+
+    def drain(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except OSError:
+            pass
+
+    def pending(self) -> bool:
+        with self.cond:
+            return bool(self.paths) or self.rescan
 
     def note(self, path: str) -> None:
         rel = os.path.relpath(path, self.root).replace(os.sep, "/")
@@ -142,11 +164,13 @@ class _Changes:
             elif rel in ("vocabulary.yml", "counterbrief.yml") or (
                     rel.count("/") == 1 and rel.split("/")[0] in ("stories", "sources")):
                 self.paths.add(rel)
+                self._wake()
 
     def lost(self) -> None:
         with self.cond:
             self.rescan = True
             self.cond.notify_all()
+        self._wake()
 
     def take(self) -> tuple[set, bool]:
         with self.cond:
@@ -212,15 +236,34 @@ class Server:
         self.last = time.monotonic()
         self.answered = 0
         self._folder = None
+        self.early: Optional[tuple] = None   # (report, notices) of an update made before any command asked
+        self._notices: Optional[list] = None  # while updating between commands: the index's lines, kept
+        self._sock: Optional[socket.socket] = None
+        self.finish_after = 0.1   # seconds without a command after an update before its tables are written
+        self._pending_since: Optional[float] = None
 
     # -- freshness
     def _new_index(self):
         from .index import Index
 
         def notice(line: str) -> None:
-            sys.stderr.write(line + "\n")   # the request's captured stderr while a command runs
+            if self._notices is not None:   # an update between commands: told to the next command
+                self._notices.append(line)
+            else:
+                sys.stderr.write(line + "\n")   # the request's captured stderr while a command runs
+        self.finish()
         self.index = Index(self.archive, notice=notice)
+        self.index.defer_tables = True   # manifest.bin and stat.bin after the answer (finish)
         return self.index
+
+    def finish(self) -> None:
+        """Write what the last update left for after the answer, and release the index lock."""
+        self._pending_since = None
+        if self.index is not None:
+            try:
+                self.index.finish()
+            except Exception:  # noqa: BLE001 - not written: the next command (any process) updates again
+                self.changes.lost()
 
     def _full_scan(self) -> None:
         from .load import scan_archive
@@ -284,7 +327,11 @@ class Server:
                     paths & {"vocabulary.yml", "counterbrief.yml"}:
                 index = self._new_index()
             index.opened, index.opened_signature, index._mixed = None, (), False
-            report = index.fresh(scan=dict(self.table))
+            try:
+                report = index.fresh(scan=dict(self.table))
+            except BaseException:
+                self.changes.lost()   # what was taken in is not in the index: look at everything again
+                raise
             self._folder = current_folder(index.home)
             return report
         return IndexReport(total=-1)
@@ -303,6 +350,26 @@ class Server:
             return   # every command refuses a bad setting itself (load.find_archive), before asking
         if required != self.archive.reviewers_required:
             self.archive = dataclasses.replace(self.archive, reviewers_required=required)
+
+    def update_early(self) -> None:
+        """Take in the changes that arrived while no command was asking: the next command then finds
+        the index updated (its sync still makes sure nothing newer is missed). What the update
+        would have said (skipped files, notices) is kept for that command."""
+        self._notices = []
+        try:
+            report = self.bring_up_to_date()
+        except Exception:  # noqa: BLE001 - the next command takes the changes in again and says why
+            return
+        finally:
+            notices, self._notices = self._notices, None
+        if report.total >= 0 or notices:
+            earlier = self.early
+            if earlier is not None:   # two updates before a command: it hears of both
+                report.skipped[:0] = earlier[0].skipped
+                notices[:0] = earlier[1]
+            self.early = (report, notices)
+        if self._sock is None:   # not serving: nobody to answer first
+            self.finish()
 
     # -- serving
     def _start_observer(self) -> None:
@@ -349,7 +416,7 @@ class Server:
         schema_problems({}, {}, "")
 
     def serve(self, ready=None) -> None:
-        sock = self._bind()
+        sock = self._sock = self._bind()
         path = socket_path(self.home)
         try:
             self._warm_up()
@@ -361,18 +428,40 @@ class Server:
             self._folder = current_folder(self.index.home)
             if ready:
                 ready()
+            import select
+
             sock.settimeout(1.0)
             while True:
                 if time.monotonic() - self.last > self.idle:
                     break
+                # After an update, the command that made the edit is usually on its way: it is
+                # answered first, the update's tables written when it is (or after a short wait).
+                waiting = self.index is not None and self.index._finish is not None
+                ready, _, _ = select.select([sock, self.changes.wake_r], [], [], self.finish_after if waiting else 1.0)
+                if sock not in ready:
+                    if ready:
+                        self.changes.drain()
+                        if self.changes.pending():
+                            self.update_early()
+                    else:
+                        self.finish()
+                    continue
                 try:
                     conn, _ = sock.accept()
                 except socket.timeout:
                     continue
                 with conn:
-                    if not self._handle(conn):
-                        break
+                    going_on = self._handle(conn)
+                # The tables an update left are written once no command has come for a moment (the
+                # next one, often right behind, is not made to wait for them), and within a second.
+                if self.index is not None and self.index._finish is not None:
+                    self._pending_since = self._pending_since or time.monotonic()
+                    if time.monotonic() - self._pending_since > 1.0:
+                        self.finish()
+                if not going_on:
+                    break
         finally:
+            self.finish()
             try:
                 if os.path.exists(path) and os.stat(path).st_ino == os.fstat(sock.fileno()).st_ino:
                     os.unlink(path)
@@ -459,5 +548,11 @@ class Server:
         """(index, report) brought up to date for ``cli.fresh_answer``, or None for another archive."""
         if str(archive.root) != self.root:
             return None
+        early, self.early = self.early, None
+        if early is not None:
+            for line in early[1]:
+                sys.stderr.write(line + "\n")
         report = self.bring_up_to_date()
+        if early is not None:
+            report.skipped[:0] = early[0].skipped
         return self.index, report

@@ -511,6 +511,15 @@ def review(ctx, as_json) -> None:
     emit_json(data) if as_json else echo(present.review_queue(data, term_width()))
 
 
+def _decide(ctx: click.Context, *args) -> None:
+    """Record one review decision (review.decide) in a writable archive and say what it did."""
+    from .review import decide
+
+    archive = get_archive(ctx)
+    _writable(archive)
+    echo(_said(decide(archive, *args)))
+
+
 def _said(decision) -> str:
     from .present import count
 
@@ -541,11 +550,7 @@ def approve(ctx, story_id, by, sensitivity, reason) -> None:
     Example:
         counterbrief approve abu-example-cbs-news --by Amina --public
     """
-    from .review import decide
-
-    archive = get_archive(ctx)
-    _writable(archive)
-    echo(_said(decide(archive, story_id, "approved", by, reason, sensitivity)))
+    _decide(ctx, story_id, "approved", by, reason, sensitivity)
 
 
 @main.command()
@@ -564,11 +569,7 @@ def reject(ctx, story_id, by, reason) -> None:
     Example:
         counterbrief reject abu-example-cbs-news --by Amina --reason "quote 2 is the reporter's words"
     """
-    from .review import decide
-
-    archive = get_archive(ctx)
-    _writable(archive)
-    echo(_said(decide(archive, story_id, "rejected", by, reason)))
+    _decide(ctx, story_id, "rejected", by, reason)
 
 
 @main.command()
@@ -586,11 +587,7 @@ def withdraw(ctx, story_id, reason, by) -> None:
     """
     import getpass
 
-    from .review import decide
-
-    archive = get_archive(ctx)
-    _writable(archive)
-    echo(_said(decide(archive, story_id, "withdrawn", by or getpass.getuser(), reason)))
+    _decide(ctx, story_id, "withdrawn", by or getpass.getuser(), reason)
 
 
 @main.command()
@@ -609,11 +606,7 @@ def restore(ctx, story_id, by, reason) -> None:
     Example:
         counterbrief restore abu-example-cbs-news --by Amina --reason "the speaker agreed again"
     """
-    from .review import decide
-
-    archive = get_archive(ctx)
-    _writable(archive)
-    echo(_said(decide(archive, story_id, "restored", by, reason)))
+    _decide(ctx, story_id, "restored", by, reason)
 
 
 # --------------------------------------------------------------------------- index / search

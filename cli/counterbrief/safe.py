@@ -12,7 +12,7 @@ documents, so every output passes through one of these functions at its boundary
 - ``clean_control``: documents (the brief in every format, CSV cells). Control characters are
   *dropped*: a brief is handed on and read, and nothing invisible must travel with it.
 - ``json_text``: JSON output. Nothing is lost: what ``json.dumps`` leaves raw (DEL, C1, bidi
-  controls, line separators, lone surrogates) is written as a ``\\uXXXX`` escape.
+  controls, line separators, lone surrogates) is written as a JSON escape (``\\u202e``).
 - ``csv_cell``: a spreadsheet cell. Cleaned as a document, and a cell that a spreadsheet would
   take as a formula (it starts with = + - @, a tab or a line break) gets a leading ``'``, as the
   OWASP guidance on CSV injection says.
@@ -67,7 +67,7 @@ def highlight(text: str) -> str:
 
 
 def json_text(dumped: str) -> str:
-    """JSON (as ``json.dumps`` wrote it) with every control character left raw written as \\uXXXX.
+    """JSON (as ``json.dumps`` wrote it) with every control character left raw written as an escape (``\\u202e``).
 
     These characters can only stand inside JSON strings, where the escape means the same
     character: a JSON reader gets exactly the data; a terminal or an editor gets nothing to obey.

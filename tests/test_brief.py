@@ -311,12 +311,15 @@ def test_the_readme_first_command_writes_a_pdf_brief_from_the_bundled_archive(tm
     if exe is None:
         pytest.skip("counterbrief is not installed")
     out = tmp_path / "brief.pdf"
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     result = subprocess.run([exe, "brief", "recipes/why-they-left-amman.yml", "-o", str(out)], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(scratch)})
     assert result.returncode == 0, result.stderr
     text = flat(read_back(out, tmp_path))
     assert "They kill anyone who argues with them" in text
     assert "Why they left" in text and "archive fingerprint" in text
+    assert list(scratch.iterdir()) == [], "the PDF writer left its temporary files behind"
 
 
 def test_the_bundled_recipes_render_a_brief_with_no_gaps(tmp_path):

@@ -212,15 +212,33 @@ def bounded(writer: Callable[[dict[str, Any], Templates], bytes]) -> Callable[[d
 
 
 def _in_child(writer, context: dict[str, Any], t: Templates) -> bytes:
+    """The writer's temporary files (WeasyPrint copies the fonts into a folder it removes only in a
+    finaliser, which a child leaving with os._exit, or killed, never runs) go into a private folder
+    that is removed however the writer ends."""
+    import shutil
+
+    scratch = tempfile.mkdtemp(prefix="counterbrief-")
+    try:
+        return _fork_writer(writer, context, t, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _fork_writer(writer, context: dict[str, Any], t: Templates, scratch: str) -> bytes:
     import pickle
 
     if not hasattr(os, "fork"):
-        return writer(context, t)
+        saved, tempfile.tempdir = tempfile.tempdir, scratch
+        try:
+            return writer(context, t)
+        finally:
+            tempfile.tempdir = saved
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:   # the child: limit itself, write, send the bytes or the error, leave without exit handlers
         code = 1
         try:
+            tempfile.tempdir = scratch
             os.close(read_end)
             _limit_self()
             try:

@@ -61,6 +61,7 @@ def make_archive(root: Path, n: int, seed: int = 7, words_per_story: int = 400, 
     for sub in ("stories", "sources", "recipes", "templates"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO / "vocabulary.yml", root / "vocabulary.yml")
+    (root / "counterbrief.yml").write_text("reviewers_required: 0\n", encoding="utf-8")   # as every real archive has
     snapshot_lines: list[str] = []
     for i in range(n):
         lang = "en" if i % 10 < 8 else ("fr" if i % 10 == 8 else "ar")

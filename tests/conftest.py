@@ -25,6 +25,8 @@ class ArchiveMaker:
         for sub in ("stories", "sources", "recipes", "templates"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "vocabulary.yml", root / "vocabulary.yml")
+        # As 'counterbrief init' makes it (with the default setting): every real archive has one.
+        (root / "counterbrief.yml").write_text("reviewers_required: 0\n", encoding="utf-8")
         (root / "sources" / "src.txt").write_text(SOURCE_TEXT, encoding="utf-8")
 
     def settle(self, seconds: int = 60) -> None:

@@ -148,6 +148,47 @@ def test_a_probe_split_over_the_cores_sees_a_change_in_any_share(make_archive, m
     assert verdict.scan == load.scan_archive(archive)    # the whole table, put together from the shares
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the probe forks")
+def test_the_probe_and_the_plain_scan_list_the_same_files_so_neither_finds_the_other_s_index_stale(
+        make_archive, tmp_path, monkeypatch):
+    from counterbrief import early
+
+    make_archive.story("a")
+    make_archive.story("b")
+    root = make_archive.root
+    outside = tmp_path / "outside.txt"
+    outside.write_text("elsewhere")
+    (root / "stories" / ".#a.md").symlink_to("user@host.123")      # an editor's lock file
+    (root / "stories" / "folder.md").mkdir()                       # a folder named like a story
+    (root / "sources" / "old").mkdir()                             # a folder among the sources
+    (root / "sources" / "in.txt").symlink_to(root / "sources" / "src.txt")
+    (root / "sources" / "out.txt").symlink_to(outside)
+    (root / "sources" / "broken.txt").symlink_to(root / "sources" / "gone.txt")
+    (root / "sources" / "dirlink").symlink_to(root / "sources" / "old")
+    make_archive.settle()
+    settled = (os.stat(root / "vocabulary.yml").st_mtime_ns,) * 2   # settle() dates files only, not links or folders
+    for entry in [root / "stories" / "folder.md", root / "sources" / "old", root / "stories" / ".#a.md",
+                  *(root / "sources" / name for name in ("in.txt", "out.txt", "broken.txt", "dirlink"))]:
+        os.utime(entry, ns=settled, follow_symlinks=False)
+    archive = load.find_archive(root, None, root)
+    assert (root / "counterbrief.yml").exists()
+    assert state.listing(root) == sorted(load.scan_archive(archive))
+    monkeypatch.setattr(early, "SPLIT_FROM_BYTES", 0)
+    for build_with_probe in (False, True):
+        index = Index(archive)
+        if build_with_probe:
+            verdict = state.Probe(archive).verdict()
+            index.fresh(scan=verdict.scan if verdict and verdict.scan else load.scan_archive(archive))
+        else:
+            index.fresh()
+        built = index._current()
+        verdict = state.Probe(archive).verdict()
+        assert verdict.fresh, "the probe found the index stale on an unchanged archive"
+        assert Index(archive).fresh().total == -1, "the plain scan found the index stale"
+        assert Index(archive).fresh(scan=state.Probe(archive).verdict().scan or load.scan_archive(archive)).total == -1
+        assert Index(archive)._current() == built, "the index was rebuilt on an unchanged archive"
+
+
 def test_stat_bin_holds_sorted_paths_and_two_arrays(make_archive):
     make_archive.story("b")
     make_archive.story("a")

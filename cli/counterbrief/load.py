@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from .errors import CounterbriefError, UsageProblem
 from .model import Archive
+from .state import inside  # noqa: F401 - the rule the freshness scan follows too
 
 MAX_STORY_BYTES = 1_000_000
 MAX_SNAPSHOT_BYTES = 20_000_000
@@ -162,14 +163,6 @@ def story_path(archive: Archive, story_id: str) -> Path:
 
 
 # --------------------------------------------------------------------------- reading
-
-def inside(path: Path, root: Path) -> bool:
-    """Does ``path``, with every link followed, stay inside ``root`` (an already resolved folder)?"""
-    try:
-        return Path(os.path.realpath(path)).is_relative_to(root)
-    except (OSError, ValueError, RuntimeError):
-        return False
-
 
 class NotAFile(CounterbriefError):
     """The entry is no regular file (a folder, FIFO, device, socket, broken link or link loop): it has no content."""
@@ -461,36 +454,16 @@ def load_yaml_file(path: Path, shown: str, limit: int = MAX_STORY_BYTES) -> tupl
 # --------------------------------------------------------------------------- freshness scan
 
 def scan_archive(archive: Archive) -> dict[str, tuple[int, int]]:
-    """(size, mtime_ns) of every file the search index depends on, by archive-relative path."""
+    """(size, mtime_ns) of every file the search index depends on, by archive-relative path: the
+    names of ``state.listing``, each stat'd as ``state.stat_entry`` says (only stat calls: nothing
+    is opened, so a FIFO cannot block)."""
+    from .state import listing, stat_entry
+
     found: dict[str, tuple[int, int]] = {}
-    root = archive.root
-    for sub, suffix in (("stories", ".md"), ("sources", "")):
+    for rel in listing(archive.root):
         try:
-            with os.scandir(archive.root / sub) as it:
-                for entry in it:
-                    if not entry.name.endswith(suffix) or entry.name.startswith(".#"):
-                        continue
-                    # Only stat calls: nothing is opened (a FIFO would block) and a link is followed
-                    # only to a file inside the archive; otherwise the link itself is recorded, and
-                    # reading the entry is refused with one line (``read_text``).
-                    try:
-                        st = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    if stat.S_ISLNK(st.st_mode) and inside(Path(entry.path), root):
-                        try:
-                            st = os.stat(entry.path)
-                        except OSError:
-                            pass   # a loop or a broken link: the link's own stat stands
-                    elif sub == "sources" and stat.S_ISDIR(st.st_mode):
-                        continue
-                    found[sub + "/" + entry.name] = (st.st_size, st.st_mtime_ns)
-        except OSError:   # missing, not a folder, a link loop: nothing in it can be read either
-            pass
-    for name in ("vocabulary.yml", MARKER):   # the marker's settings decide which stories pass check
-        try:
-            st = (archive.root / name).stat()
-            found[name] = (st.st_size, st.st_mtime_ns)
-        except OSError:   # missing, or a link loop: reading it says so
-            pass
+            st = stat_entry(archive.root, rel)
+        except OSError:   # gone since the listing, or a link loop: reading it says so
+            continue
+        found[rel] = (st.st_size, st.st_mtime_ns)
     return found

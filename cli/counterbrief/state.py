@@ -15,6 +15,7 @@ import time
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK
 from typing import Optional
 
 from .model import Archive
@@ -142,20 +143,61 @@ def write_stat(folder: Path, stat: dict) -> None:
     write_atomic(folder / "stat.bin", StatTable.from_dict(stat).dumps())
 
 
+def inside(path: Path, root: Path) -> bool:
+    """Does ``path``, with every link followed, stay inside ``root`` (an already resolved folder)?"""
+    try:
+        return Path(os.path.realpath(path)).is_relative_to(root)
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def stat_entry(root: Path, rel: str) -> os.stat_result:
+    """The stat the freshness table records for ``rel``: a link is followed only to a file inside the
+    archive, otherwise the link itself is recorded (reading it is refused with one line); the two
+    settings files at the top are followed. Raises OSError when it is gone."""
+    path = os.path.join(root, rel)
+    if "/" not in rel:
+        return os.stat(path)
+    st = os.lstat(path)
+    if S_ISLNK(st.st_mode) and inside(Path(path), root):
+        try:
+            return os.stat(path)
+        except OSError:
+            pass   # a loop or a broken link: the link's own stat stands
+    return st
+
+
 def listing(root: Path) -> list[str]:
-    """The sorted archive-relative paths of every file the index depends on (as ``load.scan_archive``)."""
+    """The sorted archive-relative paths of every file the index depends on: each ``stories/*.md``
+    and each entry of ``sources/`` but folders (neither an editor's ``.#`` lock file), then
+    ``vocabulary.yml`` and ``counterbrief.yml`` where they are. Only the folders are read: the
+    probe and ``load.scan_archive`` list with this, so they always agree on the names."""
     names: list[str] = []
     for sub, suffix in (("sources", ""), ("stories", ".md")):
         try:
-            with os.scandir(root / sub) as it:
-                part = [sub + "/" + e.name for e in it if e.name.endswith(suffix) and e.is_file()]
-        except (FileNotFoundError, NotADirectoryError):
+            with os.scandir(os.path.join(root, sub)) as it:
+                for e in it:
+                    name = e.name
+                    if not name.endswith(suffix) or name.startswith(".#"):
+                        continue
+                    if sub == "sources" and (e.is_dir(follow_symlinks=False)
+                                             or e.is_symlink() and _links_to_folder(root, sub + "/" + name)):
+                        continue
+                    names.append(sub + "/" + name)
+        except OSError:   # missing, not a folder, a link loop: nothing in it can be read either
             continue
-        part.sort()
-        names += part
-    if os.path.isfile(root / "vocabulary.yml"):
-        names.append("vocabulary.yml")
+    for name in ("counterbrief.yml", "vocabulary.yml"):   # the marker's settings decide which stories pass check
+        if os.path.exists(os.path.join(root, name)):
+            names.append(name)
+    names.sort()   # runs already in order: linear
     return names
+
+
+def _links_to_folder(root: Path, rel: str) -> bool:
+    try:
+        return S_ISDIR(stat_entry(root, rel).st_mode)
+    except OSError:
+        return False
 
 
 def scan_part(root: Path, names: list[str], part: int, parts: int):
@@ -163,11 +205,13 @@ def scan_part(root: Path, names: list[str], part: int, parts: int):
     from array import array
 
     sizes, mtimes = array("q"), array("q")
-    stat = os.stat
+    lstat = os.lstat
     base = str(root) + os.sep
     for rel in names[part::parts]:
         try:
-            st = stat(base + rel)
+            st = lstat(base + rel)
+            if S_ISLNK(st.st_mode) or "/" not in rel:
+                st = stat_entry(root, rel)
             sizes.append(st.st_size)
             mtimes.append(st.st_mtime_ns)
         except OSError:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,76 @@ def test_the_probe_and_the_plain_scan_list_the_same_files_so_neither_finds_the_o
         assert Index(archive).fresh().total == -1, "the plain scan found the index stale"
         assert Index(archive).fresh(scan=state.Probe(archive).verdict().scan or load.scan_archive(archive)).total == -1
         assert Index(archive)._current() == built, "the index was rebuilt on an unchanged archive"
+
+
+def _probe_listings(monkeypatch):
+    """Split the probe over two children and count, in a file, how often a child lists the folders."""
+    import tempfile
+
+    from counterbrief import early
+
+    monkeypatch.setattr(early, "SPLIT_FROM_BYTES", 0)
+    marks = Path(tempfile.mkdtemp()) / "listed"
+    real = state.listing
+
+    def counted(root):
+        with open(marks, "a") as f:
+            f.write("x")
+        return real(root)
+    monkeypatch.setattr(state, "listing", counted)   # the children are forked: they inherit it
+    return lambda: len(marks.read_text()) if marks.exists() else 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the probe forks")
+def test_the_probe_lists_the_folders_only_when_their_times_changed_and_still_sees_every_edit(
+        make_archive, monkeypatch):
+    for i in range(4):
+        make_archive.story(f"s{i}")
+    root = make_archive.root
+    (root / ".counterbrief").mkdir()   # made by the first index: it changes the top folder's time
+    make_archive.settle()
+    for folder in (root, root / "stories", root / "sources"):
+        os.utime(folder, ns=(os.stat(root / "vocabulary.yml").st_mtime_ns,) * 2)
+    archive = load.find_archive(root, None, root)
+    Index(archive).fresh()
+    listed = _probe_listings(monkeypatch)
+    assert state.Probe(archive).verdict().fresh and listed() == 0     # names taken from stat.bin
+    story = root / "stories" / "s1.md"
+    story.write_text(story.read_text().replace("synthetic summary", "synthetic summarx"))
+    verdict = state.Probe(archive).verdict()
+    assert not verdict.fresh and listed() == 0                         # an edit: seen by its stat alone
+    settled = os.stat(root / "vocabulary.yml").st_mtime_ns
+    os.utime(story, ns=(settled - 10**9,) * 2)   # else written within a clock tick of the update: racy
+    Index(archive).fresh()                                             # the plain scan lists: 1
+    new = make_archive.story("new")                                    # a new file changes the folder's time
+    os.utime(new, ns=(settled, settled))
+    soon = time.time_ns() + 10**9                                      # "within a clock tick of now", surely
+    os.utime(root / "stories", ns=(soon, soon))
+    verdict = state.Probe(archive).verdict()
+    assert not verdict.fresh and "stories/new.md" in verdict.scan and listed() == 1 + 2
+    Index(archive).fresh(scan=verdict.scan)   # the folder changed within a clock tick: recorded as racy
+    assert state.read_stat_table(Index(archive)._current())[1].folders[2][1] == state.RACY
+    assert state.Probe(archive).verdict().fresh and listed() == 3 + 2  # so listed again, every time
+    (root / "stories" / "s2.md").unlink()
+    verdict = state.Probe(archive).verdict()
+    assert not verdict.fresh and "stories/s2.md" not in verdict.scan
+
+
+def test_a_scan_keeps_its_folder_times_only_while_it_names_exactly_the_files_recorded(make_archive, tmp_path):
+    make_archive.story("a")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    scan = load.scan_archive(archive)
+    assert scan.folders is not None and dict(scan) == scan
+    folder = tmp_path / "ix"
+    folder.mkdir()
+    state.write_stat(folder, dict(scan), scan)
+    assert state.read_stat_table(folder)[1].folders == scan.folders
+    fewer = dict(scan)
+    fewer.pop("stories/a.md")
+    state.write_stat(folder, fewer, scan)
+    assert state.read_stat_table(folder)[1].folders is None
+    state.write_stat(folder, dict(scan), dict(scan))   # a copy has no folder times
+    assert state.read_stat_table(folder)[1].folders is None
 
 
 def test_stat_bin_holds_sorted_paths_and_two_arrays(make_archive):

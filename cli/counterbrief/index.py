@@ -165,11 +165,11 @@ class Manifest:
         except (OSError, ValueError, EOFError, TypeError, KeyError, AttributeError):
             return None
 
-    def write(self, folder: Path) -> None:
+    def write(self, folder: Path, scan: Optional[dict] = None) -> None:
         # manifest.bin first, stat.bin last: stat.bin is what says "this index is fresh".
         self.write_tables(folder)
         self.write_small(folder)
-        write_stat(folder, self.stat)
+        write_stat(folder, self.stat, scan)
 
     def write_tables(self, folder: Path) -> None:
         """manifest.bin: the archive's hashes and what each story contributed (large: read by updates only)."""
@@ -377,7 +377,7 @@ class Index:
                 report = self._index_paths(ix, manifest, paths, scan, progress, rebuild=True, previous=previous,
                                            entries=entries)
                 if manifest.redact_entries() == entries:
-                    manifest.write(folder)
+                    manifest.write(folder, scan)
                     self._switch(name)
                     break
             except BaseException:
@@ -465,7 +465,7 @@ class Index:
 
         def finish() -> None:
             manifest.write_tables(folder)
-            write_stat(folder, manifest.stat)
+            write_stat(folder, manifest.stat, scan)
             signature = stat_signature(folder)
             self._manifest = (folder, signature, manifest)
             self._table = _StatTable(folder, signature, dict(manifest.stat))   # what was just written

@@ -453,13 +453,14 @@ def load_yaml_file(path: Path, shown: str, limit: int = MAX_STORY_BYTES) -> tupl
 
 # --------------------------------------------------------------------------- freshness scan
 
-def scan_archive(archive: Archive) -> dict[str, tuple[int, int]]:
+def scan_archive(archive: Archive) -> "Scan":
     """(size, mtime_ns) of every file the search index depends on, by archive-relative path: the
     names of ``state.listing``, each stat'd as ``state.stat_entry`` says (only stat calls: nothing
     is opened, so a FIFO cannot block)."""
-    from .state import listing, stat_entry
+    from .state import Scan, listing, observe_folders, stat_entry
 
-    found: dict[str, tuple[int, int]] = {}
+    found = Scan()
+    found.folders = observe_folders(archive.root)   # before the listing: see state.observe_folders
     for rel in listing(archive.root):
         try:
             st = stat_entry(archive.root, rel)

@@ -67,17 +67,22 @@ class StatTable:
     arrays of 64-bit integers in the same order. Compared as a whole (string and array equality,
     in C) or a share at a time (every k-th file), without a dict of the whole archive."""
 
-    __slots__ = ("names", "sizes", "mtimes")
+    __slots__ = ("names", "sizes", "mtimes", "folders")
 
-    def __init__(self, names: str, sizes, mtimes):
-        self.names, self.sizes, self.mtimes = names, sizes, mtimes
+    def __init__(self, names: str, sizes, mtimes, folders: Optional[tuple] = None):
+        self.names, self.sizes, self.mtimes, self.folders = names, sizes, mtimes, folders
 
     @classmethod
-    def from_dict(cls, stat: dict) -> "StatTable":
+    def from_dict(cls, stat: dict, folders: Optional[tuple] = None) -> "StatTable":
         from array import array
 
         rels = sorted(stat)
-        return cls("\0".join(rels), array("q", [stat[r][0] for r in rels]), array("q", [stat[r][1] for r in rels]))
+        return cls("\0".join(rels), array("q", [stat[r][0] for r in rels]), array("q", [stat[r][1] for r in rels]),
+                   folders)
+
+    def lists_as(self, folders: tuple) -> bool:
+        """Do the folders, as ``observe_folders`` found them now, still hold exactly the files named here?"""
+        return self.folders is not None and self.folders == folders and all(m != RACY for _, m in folders)
 
     def rels(self) -> list[str]:
         return self.names.split("\0") if self.names else []
@@ -86,19 +91,20 @@ class StatTable:
         return dict(zip(self.rels(), zip(self.sizes, self.mtimes)))
 
     def dumps(self) -> bytes:
-        return marshal.dumps((SCHEMA_VERSION, self.names, self.sizes.tobytes(), self.mtimes.tobytes()))
+        return marshal.dumps((SCHEMA_VERSION, self.names, self.sizes.tobytes(), self.mtimes.tobytes(), self.folders))
 
     @classmethod
     def loads(cls, data: bytes) -> Optional["StatTable"]:
         from array import array
 
-        version, names, sizes, mtimes = marshal.loads(data)
+        version, names, sizes, mtimes, *rest = marshal.loads(data)   # a table written before folders had 4 parts
         if version != SCHEMA_VERSION:
             return None
         a, b = array("q"), array("q")
         a.frombytes(sizes)
         b.frombytes(mtimes)
-        return cls(names, a, b)
+        folders = rest[0] if rest and isinstance(rest[0], tuple) else None
+        return cls(names, a, b, folders)
 
 
 def read_stat_table(folder: Path) -> tuple[tuple, Optional[StatTable]]:
@@ -122,25 +128,59 @@ RACY_COARSE_NS = 3_000_000_000
 RACY = -2   # the time recorded for it: no file has it, so the next command looks again
 
 
-def write_stat(folder: Path, stat: dict) -> None:
+def _racy(mtime: int, now: int) -> bool:
+    return mtime >= now - RACY_NS or (mtime >= now - RACY_COARSE_NS and mtime % 1_000_000_000 == 0)
+
+
+def write_stat(folder: Path, stat: dict, scan: Optional[dict] = None) -> None:
     """Write the table last, after the commit it describes: stat.bin is what says "this index is fresh".
 
     A file changed within a clock tick of now (or in the future) is recorded without its time, as
     git does with its index: an edit made in the same tick, keeping the size, would otherwise look
     unchanged for ever. The next command hashes such
     a file again; the hash tells an edit from a touch, so an unchanged file is not re-indexed.
+
+    With ``scan`` (a ``Scan`` naming exactly the files of ``stat``), the times of the folders it
+    was listed from are kept too: while they stay the same, the probe need not list them again.
     """
     from .write import write_atomic
 
     now = time.time_ns()
-    fine, coarse = now - RACY_NS, now - RACY_COARSE_NS
+    if any(_racy(mtime, now) for _, mtime in stat.values()):
+        stat = {rel: (size, RACY if _racy(mtime, now) else mtime) for rel, (size, mtime) in stat.items()}
+    folders = getattr(scan, "folders", None)
+    if folders is not None and stat.keys() != scan.keys():
+        folders = None
+    write_atomic(folder / "stat.bin", StatTable.from_dict(stat, folders).dumps())
 
-    def racy(mtime: int) -> bool:
-        return mtime >= fine or (mtime >= coarse and mtime % 1_000_000_000 == 0)
 
-    if any(racy(mtime) for _, mtime in stat.values()):
-        stat = {rel: (size, RACY if racy(mtime) else mtime) for rel, (size, mtime) in stat.items()}
-    write_atomic(folder / "stat.bin", StatTable.from_dict(stat).dumps())
+FOLDERS = ("", "sources", "stories")   # the folders whose listing the table records: top, sources/, stories/
+
+
+class Scan(dict):
+    """The archive's (size, mtime) table by path, with ``folders``: ``observe_folders`` taken just
+    before the listing it came from (None when unknown, as in any copy of it)."""
+
+    folders: Optional[tuple] = None
+
+
+def observe_folders(root) -> tuple:
+    """(inode, mtime_ns) of the top folder, sources/ and stories/, taken before they are listed.
+
+    A file added, removed or renamed in a folder changes the folder's time, so while these stay the
+    same the listing does too (an edit inside a file does not, which is why every file is still
+    stat'd). A time within a clock tick of now is RACY: the folder could change again in the same
+    tick and keep its time, so a racy time is never taken as a match.
+    """
+    now = time.time_ns()
+    seen = []
+    for sub in FOLDERS:
+        try:
+            st = os.stat(os.path.join(root, sub))
+            seen.append((st.st_ino, RACY if _racy(st.st_mtime_ns, now) else st.st_mtime_ns))
+        except OSError:
+            seen.append((-1, RACY))
+    return tuple(seen)
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -300,17 +340,22 @@ class Probe:
 
 
 def compare_share(root: Path, home: Path, folder: Path, part: int, parts: int) -> bytes:
-    """One child's verdict on its share of the files, marshalled:
-    (folder, signature, fresh, part, parts, names or None when they equal stat.bin's, sizes, mtimes)."""
-    names = listing(root)
-    sizes, mtimes = scan_part(root, names, part, parts)
+    """One child's verdict on its share of the files, marshalled: (folder, signature, fresh, part,
+    parts, names or None when they equal stat.bin's, sizes, mtimes, the folders as observed).
+    The folders are listed only when their times differ from those stat.bin recorded."""
+    folders = observe_folders(root)
     signature, table = read_stat_table(folder)
-    joined = "\0".join(names)
-    same_names = table is not None and table.names == joined
+    if table is not None and table.lists_as(folders):
+        names, same_names = table.rels(), True
+    else:
+        names = listing(root)
+        joined = "\0".join(names)
+        same_names = table is not None and table.names == joined
+    sizes, mtimes = scan_part(root, names, part, parts)
     fresh = (same_names and table.sizes[part::parts] == sizes and table.mtimes[part::parts] == mtimes
              and current_folder(home) == folder)
     return marshal.dumps((str(folder), signature, fresh, part, parts, None if same_names else joined,
-                          sizes.tobytes(), mtimes.tobytes()))
+                          sizes.tobytes(), mtimes.tobytes(), folders))
 
 
 def _combine(home: Path, answers: list) -> Optional[Verdict]:
@@ -332,12 +377,14 @@ def _combine(home: Path, answers: list) -> Optional[Verdict]:
         joined = table.names
     rels = joined.split("\0") if joined else []
     sizes, mtimes = array("q", [0]) * len(rels), array("q", [0]) * len(rels)
-    for _, _, _, part, parts, _, s, m in answers:
+    for _, _, _, part, parts, _, s, m, _ in answers:
         a, b = array("q"), array("q")
         a.frombytes(s)
         b.frombytes(m)
         sizes[part::parts], mtimes[part::parts] = a, b
-    scan = {rel: (sz, mt) for rel, sz, mt in zip(rels, sizes, mtimes) if sz >= 0}
+    scan = Scan((rel, (sz, mt)) for rel, sz, mt in zip(rels, sizes, mtimes) if sz >= 0)
+    observed = {a[8] for a in answers}
+    scan.folders = observed.pop() if len(observed) == 1 and len(scan) == len(rels) else None
     return Verdict(folder, signature, False, scan)
 
 

@@ -258,6 +258,13 @@ def test_a_scan_keeps_its_folder_times_only_while_it_names_exactly_the_files_rec
     assert state.read_stat_table(folder)[1].folders is None
     state.write_stat(folder, dict(scan), dict(scan))   # a copy has no folder times
     assert state.read_stat_table(folder)[1].folders is None
+    kept = state.Scan(scan)                            # the watcher's table: listed when written
+    kept.list_at_write = archive.root
+    state.write_stat(folder, dict(kept), kept)
+    assert state.read_stat_table(folder)[1].folders == state.observe_folders(archive.root)
+    make_archive.story("b")                            # a file its table does not hold
+    state.write_stat(folder, dict(kept), kept)
+    assert state.read_stat_table(folder)[1].folders is None
 
 
 def test_stat_bin_holds_sorted_paths_and_two_arrays(make_archive):

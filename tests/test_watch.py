@@ -296,3 +296,28 @@ def test_an_update_whose_tables_the_watcher_had_not_yet_written_is_taken_in_agai
     assert plain.fresh().total == 2             # stale (stat.bin was not written): updated again
     found = search(plain, SearchRequest(query="camels"), plain.vocabulary())
     assert sorted(h["id"] for h in found.hits) == ["one", "two"] and found.total == 2
+
+
+def test_the_watcher_records_the_folder_times_so_a_command_without_it_need_not_list_them(watched):
+    from counterbrief.state import current_folder, listing, observe_folders, read_stat_table, stat_signature
+
+    root = watched.root
+    home = root / ".counterbrief"
+
+    def after_update(change):
+        before = stat_signature(current_folder(home))
+        change()
+        for _ in range(200):   # the watcher writes stat.bin by itself, once no command has come for a moment
+            if stat_signature(current_folder(home)) != before:
+                return read_stat_table(current_folder(home))[1]
+            time.sleep(0.05)
+        raise AssertionError("the watcher did not write stat.bin")
+
+    table = after_update(lambda: watched.story("one", body="Camels crossed the border twice."))
+    assert table.folders is not None and table.lists_as(observe_folders(root))
+    assert table.rels() == listing(root)
+    table = after_update(lambda: watched.story("three", body="A new one."))
+    # A new file: the folder's time is new (and racy, so soon after): never taken as a match while
+    # it is, and whatever was recorded names exactly the files there are.
+    assert "stories/three.md" in table.rels() and table.rels() == listing(root)
+    assert same_answers(root, ("search", "camels", "--json"), ("stats", "--json"))

@@ -149,6 +149,11 @@ def write_stat(folder: Path, stat: dict, scan: Optional[dict] = None) -> None:
     if any(_racy(mtime, now) for _, mtime in stat.values()):
         stat = {rel: (size, RACY if _racy(mtime, now) else mtime) for rel, (size, mtime) in stat.items()}
     folders = getattr(scan, "folders", None)
+    root = getattr(scan, "list_at_write", None)
+    if folders is None and root is not None:   # the watcher's table, kept from events: listed now to be sure
+        folders = observe_folders(root)
+        if listing(root) != sorted(stat):
+            folders = None
     if folders is not None and stat.keys() != scan.keys():
         folders = None
     write_atomic(folder / "stat.bin", StatTable.from_dict(stat, folders).dumps())
@@ -162,6 +167,7 @@ class Scan(dict):
     before the listing it came from (None when unknown, as in any copy of it)."""
 
     folders: Optional[tuple] = None
+    list_at_write: Optional[Path] = None   # without folders: the archive to observe and list when stat.bin is written
 
 
 def observe_folders(root) -> tuple:

@@ -270,6 +270,16 @@ class Server:
 
         self.table = scan_archive(self.archive)
 
+    def _scan(self):
+        """A copy of the table for an update. The folders' times are observed and the folders
+        listed when stat.bin is written (after the answer), and kept only if the listing names the
+        same files: then the probe of a command run without the watcher need not list them."""
+        from .state import Scan
+
+        scan = Scan(self.table)
+        scan.list_at_write = self.archive.root
+        return scan
+
     def _restat(self, paths: set) -> None:
         root = self.archive.root
         for rel in paths:
@@ -328,7 +338,7 @@ class Server:
                 index = self._new_index()
             index.opened, index.opened_signature, index._mixed = None, (), False
             try:
-                report = index.fresh(scan=dict(self.table))
+                report = index.fresh(scan=self._scan())
             except BaseException:
                 self.changes.lost()   # what was taken in is not in the index: look at everything again
                 raise
@@ -422,7 +432,7 @@ class Server:
             self._warm_up()
             self._start_observer()     # first, so that no change after the scan is missed
             self._full_scan()
-            self._new_index().fresh(scan=dict(self.table))
+            self._new_index().fresh(scan=self._scan())
             from .state import current_folder
 
             self._folder = current_folder(self.index.home)

@@ -3,6 +3,7 @@ review commands, the last pass over output, shell completion, the interactive ad
 list written by a careless hand. Every story here is synthetic."""
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import socket
@@ -34,6 +35,29 @@ def cb(root, *args, watch=True, timeout=120):
         env["COUNTERBRIEF_NO_WATCH"] = "1"
     return subprocess.run([*CLIENT, "--archive", str(root), *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
+
+
+@contextlib.contextmanager
+def watching(root):
+    """The archive indexed, and a watcher serving it (started as a user would) until the block ends."""
+    assert cb(root, "index", watch=False).returncode == 0
+    proc = subprocess.Popen([*CLIENT, "--archive", str(root), "watch", "--idle", "120"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(200):
+            if cb(root, "watch", "--status").returncode == 0:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the watcher did not start")
+        yield
+    finally:
+        cb(root, "watch", "--stop")
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 # ----------------------------------------------------------------------------- a list newer than the index
@@ -175,16 +199,7 @@ def test_a_pdf_title_with_an_escape_sequence_is_taken_without_it(tmp_path):
 def test_through_the_watcher_a_story_whose_redact_list_cannot_be_read_prints_only_the_refusal(make_archive):
     make_archive.story("protector")
     make_archive.story("teller", body="Omar Said was there.")
-    assert cb(make_archive.root, "index", watch=False).returncode == 0
-    proc = subprocess.Popen([*CLIENT, "--archive", str(make_archive.root), "watch", "--idle", "120"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        for _ in range(200):
-            if cb(make_archive.root, "watch", "--status").returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the watcher did not start")
+    with watching(make_archive.root):
         path = make_archive.root / "stories" / "protector.md"
         path.write_text(path.read_text().replace("synthetic: true\n", "synthetic: true\nredact: &Omar_Said [Omar Said]\n"),
                         encoding="utf-8")
@@ -192,13 +207,6 @@ def test_through_the_watcher_a_story_whose_redact_list_cannot_be_read_prints_onl
         assert warm.returncode == plain.returncode == 1
         assert "Omar" not in warm.stdout + warm.stderr, warm.stderr
         assert warm.stderr == plain.stderr
-    finally:
-        cb(make_archive.root, "watch", "--stop")
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 # ----------------------------------------------------------------------------- the Markdown brief
@@ -281,16 +289,7 @@ def test_the_watchers_answers_redact_every_spelling_a_name_changed_while_it_runs
 
     make_archive.story("protector")
     make_archive.story("teller", body="Nothing yet.")
-    assert cb(make_archive.root, "index", watch=False).returncode == 0
-    proc = subprocess.Popen([*CLIENT, "--archive", str(make_archive.root), "watch", "--idle", "120"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        for _ in range(200):
-            if cb(make_archive.root, "watch", "--status").returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the watcher did not start")
+    with watching(make_archive.root):
         # While it runs: the name is protected, and written in every spelling in another story.
         make_archive.story("protector", redact=[NAME])
         body = "\n\n".join(f"Case {n}: {s} was there." for n, s in enumerate(STORED_SPELLINGS.values()))
@@ -305,13 +304,6 @@ def test_the_watchers_answers_redact_every_spelling_a_name_changed_while_it_runs
             assert warm.returncode == 0, (args, warm.stderr)
             assert not shows_name(warm.stdout + warm.stderr), (args, warm.stdout[:3000])
         assert int(cb(make_archive.root, "watch", "--status").stderr.split(": ")[1].split(" commands")[0]) >= 8
-    finally:
-        cb(make_archive.root, "watch", "--stop")
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.mark.skipif(not hasattr(socket, "AF_UNIX"), reason="the watcher needs Unix sockets")
@@ -319,16 +311,7 @@ def test_the_watcher_drops_an_account_at_once_when_the_archive_starts_to_require
     make_archive.story("one", review=[{"by": "Amina", "at": "2026-01-01", "decision": "approved"}])
     marker = make_archive.root / "counterbrief.yml"
     marker.write_text("reviewers_required: 1\n", encoding="utf-8")
-    assert cb(make_archive.root, "index", watch=False).returncode == 0
-    proc = subprocess.Popen([*CLIENT, "--archive", str(make_archive.root), "watch", "--idle", "120"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        for _ in range(200):
-            if cb(make_archive.root, "watch", "--status").returncode == 0:
-                break
-            time.sleep(0.1)
-        else:
-            pytest.fail("the watcher did not start")
+    with watching(make_archive.root):
         brief = ("brief", "--theme", "suppression-of-dissent", "--include-synthetic", "--format", "json")
         assert '"one"' in cb(make_archive.root, *brief).stdout
         marker.write_text("reviewers_required: 2\n", encoding="utf-8")
@@ -336,13 +319,6 @@ def test_the_watcher_drops_an_account_at_once_when_the_archive_starts_to_require
         assert '"one"' not in warm.stdout and warm.stdout == plain.stdout
         assert '"total": 0' in cb(make_archive.root, "search", "*", "--json").stdout
         assert int(cb(make_archive.root, "watch", "--status").stderr.split(": ")[1].split(" commands")[0]) >= 3
-    finally:
-        cb(make_archive.root, "watch", "--stop")
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_shell_completion_offers_no_id_while_a_redact_list_cannot_be_read(make_archive):

@@ -1,6 +1,7 @@
 """counterbrief watch: its answers equal the in-process ones, and a stale, dead or foreign watcher is never believed."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -174,10 +175,10 @@ def test_a_watcher_that_answers_nonsense_is_not_believed(make_archive):
         sock.close()
 
 
-def test_the_watcher_rescans_before_answering_when_its_events_were_lost(make_archive):
-    """A lost queue (or a dead observer) is never taken for 'nothing changed'."""
+@contextlib.contextmanager
+def in_process_watcher(make_archive):
+    """A watcher Server in this process, observing the archive and up to date with it: (archive, server)."""
     from counterbrief import load
-    from counterbrief.search import SearchRequest, search
     from counterbrief.watch import Server
 
     make_archive.story("one", body="Camels.")
@@ -187,22 +188,34 @@ def test_the_watcher_rescans_before_answering_when_its_events_were_lost(make_arc
     try:
         server._full_scan()
         server.bring_up_to_date()
+        yield archive, server
+    finally:
+        if server.observer is not None:
+            server.observer.stop()
+        for fd in (server.changes.wake_r, server.changes.wake_w):
+            os.close(fd)
+
+
+def warm_camels(server, archive) -> list[str]:
+    """The ids the watcher's warm index finds for 'camels'."""
+    from counterbrief.search import SearchRequest, search
+
+    index, _ = server.warm(archive)
+    return sorted(h["id"] for h in search(index, SearchRequest(query="camels"), index.vocabulary()).hits)
+
+
+def test_the_watcher_rescans_before_answering_when_its_events_were_lost(make_archive):
+    """A lost queue (or a dead observer) is never taken for 'nothing changed'."""
+    with in_process_watcher(make_archive) as (archive, server):
         server.observer.stop()              # the observer dies: events from now on are lost
         server.observer.join(timeout=10)
         make_archive.story("two", body="More camels.")
-        index, _ = server.warm(archive)
-        found = search(index, SearchRequest(query="camels"), index.vocabulary())
-        assert sorted(h["id"] for h in found.hits) == ["one", "two"]
+        assert warm_camels(server, archive) == ["one", "two"]
         server.changes.lost()               # an overflowed queue: the next answer rescans first
         make_archive.story("three", body="Camels again.")
         server.changes.paths.clear()
         server.observer = None
-        index, _ = server.warm(archive)
-        found = search(index, SearchRequest(query="camels"), index.vocabulary())
-        assert sorted(h["id"] for h in found.hits) == ["one", "three", "two"]
-    finally:
-        if server.observer is not None:
-            server.observer.stop()
+        assert warm_camels(server, archive) == ["one", "three", "two"]
 
 
 def test_the_watcher_answers_for_its_own_archive_only(make_archive, tmp_path):
@@ -239,44 +252,22 @@ def test_the_watcher_takes_in_an_edit_before_any_command_asks_and_tells_the_next
 
 
 def test_an_update_that_fails_between_commands_is_taken_in_again_by_the_next_one(make_archive):
-    from counterbrief import load
-    from counterbrief.search import SearchRequest, search
-    from counterbrief.watch import Server
-
-    make_archive.story("one", body="Camels.")
-    archive = load.find_archive(make_archive.root, None, make_archive.root)
-    server = Server(archive, idle=60)
-    server._start_observer()
-    try:
-        server._full_scan()
-        server.bring_up_to_date()
+    with in_process_watcher(make_archive) as (archive, server):
         make_archive.story("two", body="More camels.")
         original = server.index.fresh
         server.index.fresh = lambda **kw: (_ for _ in ()).throw(OSError("disk gone"))
         server.update_early()                               # fails: nothing may be taken as done
         server.index.fresh = original
-        index, _ = server.warm(archive)
-        found = search(index, SearchRequest(query="camels"), index.vocabulary())
-        assert sorted(h["id"] for h in found.hits) == ["one", "two"]
-    finally:
-        server.observer.stop()
+        assert warm_camels(server, archive) == ["one", "two"]
 
 
 def test_an_update_whose_tables_the_watcher_had_not_yet_written_is_taken_in_again_after_a_kill(make_archive):
     """The watcher answers before it writes manifest.bin and stat.bin; killed in between, the next
     command finds the index stale and updates it again, without counting an account twice."""
-    from counterbrief import load
     from counterbrief.search import Index, SearchRequest, search
     from counterbrief.state import current_folder, stat_signature
-    from counterbrief.watch import Server
 
-    make_archive.story("one", body="Camels.")
-    archive = load.find_archive(make_archive.root, None, make_archive.root)
-    server = Server(archive, idle=60)
-    server._start_observer()
-    try:
-        server._full_scan()
-        server.bring_up_to_date()
+    with in_process_watcher(make_archive) as (archive, server):
         folder = current_folder(server.index.home)
         before = stat_signature(folder)
         server._sock = object()                 # serving: the tables wait for the answer
@@ -284,14 +275,10 @@ def test_an_update_whose_tables_the_watcher_had_not_yet_written_is_taken_in_agai
         time.sleep(0.2)
         server.update_early()
         assert server.index._finish is not None and stat_signature(folder) == before
-        index, _ = server.warm(archive)
-        found = search(index, SearchRequest(query="camels"), index.vocabulary())
-        assert sorted(h["id"] for h in found.hits) == ["one", "two"]
+        assert warm_camels(server, archive) == ["one", "two"]
         held = server.index._held
         server.index._finish = None             # killed here: its lock goes with it
         held.release()
-    finally:
-        server.observer.stop()
     plain = Index(archive)
     assert plain.fresh().total == 2             # stale (stat.bin was not written): updated again
     found = search(plain, SearchRequest(query="camels"), plain.vocabulary())

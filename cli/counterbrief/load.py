@@ -11,11 +11,14 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from .errors import CounterbriefError, UsageProblem
 from .model import Archive
 from .state import inside  # noqa: F401 - the rule the freshness scan follows too
+
+if TYPE_CHECKING:
+    from .state import Scan
 
 MAX_STORY_BYTES = 1_000_000
 MAX_SNAPSHOT_BYTES = 20_000_000

@@ -174,6 +174,10 @@ def test_the_probe_and_the_plain_scan_list_the_same_files_so_neither_finds_the_o
     archive = load.find_archive(root, None, root)
     assert (root / "counterbrief.yml").exists()
     assert state.listing(root) == sorted(load.scan_archive(archive))
+    # The watcher's table, kept one changed path at a time, records every path as the scan does.
+    every = [f"{sub}/{name}" for sub in ("stories", "sources") for name in os.listdir(root / sub)]
+    one_at_a_time = {rel: state.table_entry(root, rel) for rel in [*every, "counterbrief.yml", "vocabulary.yml", "x.md"]}
+    assert {rel: e for rel, e in one_at_a_time.items() if e is not None} == load.scan_archive(archive)
     monkeypatch.setattr(early, "SPLIT_FROM_BYTES", 0)
     for build_with_probe in (False, True):
         index = Index(archive)

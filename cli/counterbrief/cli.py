@@ -411,13 +411,9 @@ def show(ctx, story_id, as_json, notes) -> None:
     archive = get_archive(ctx)
     path = load.story_path(archive, story_id)
     if not os.path.lexists(path):   # a FIFO or a link out is named by check_story, below
-        from .load import story_paths
-        from .redact import read_archive
+        from .redact import showable_ids
 
-        # The hint shows ids: none that holds a protected name, and none while a list is unreadable.
-        protected = read_archive(story_paths(archive), archive.rel).require()
-        known = [p.stem for p in archive.stories_dir.glob("*.md") if not protected.finds(p.stem)]
-        hint = did_you_mean(story_id, known)
+        hint = did_you_mean(story_id, showable_ids(archive))
         raise UsageProblem(f"no story '{story_id}'", fix=hint or "list ids with 'counterbrief search \"*\"'")
     # Redaction is archive-wide: the fresh index knows every story's names, so one file is read, not all.
     def compute(index):

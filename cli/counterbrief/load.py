@@ -269,6 +269,7 @@ class Parsed:
     data: dict[str, Any]
     lines: dict[str, int] = field(default_factory=dict)
     body: str = ""
+    body_line: Optional[int] = None   # the file line of the body's first line
 
 
 def split_front_matter(text: str, shown: str) -> tuple[str, str, int]:
@@ -441,12 +442,12 @@ def _plain(value: Any) -> Any:
 def parse_story_file(path: Path, shown: str, root: Optional[Path] = None) -> Parsed:
     """A story file's fields and body; with ``root``, only a file inside that folder is read."""
     text = read_text(path, MAX_STORY_BYTES, "story", shown, root)
-    front, body, _ = split_front_matter(text, shown)
+    front, body, body_line = split_front_matter(text, shown)
     data, lines = load_yaml(front, shown, first_line=2)
     if not isinstance(data, dict):
         raise CounterbriefError("front matter is not a mapping of fields", shown, 2,
                                 fix="write one 'field: value' per line between the '---' lines")
-    return Parsed(data, lines, body.strip("\n"))
+    return Parsed(data, lines, body.strip("\n"), body_line + len(body) - len(body.lstrip("\n")))
 
 
 def load_yaml_file(path: Path, shown: str, limit: int = MAX_STORY_BYTES) -> tuple[Any, dict[str, int]]:

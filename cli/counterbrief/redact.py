@@ -584,7 +584,7 @@ def _strip_value(value: str) -> str:
 _MENTION = re.compile(r"""(^\W*redact|redact["']?\s*[:=])""", re.I)
 
 
-_BODY_KEY = re.compile(r"""^["']?redact["']?\s*:""", re.I)
+BODY_KEY = re.compile(r"""^["']?redact["']?\s*:""", re.I | re.M)   # a redact list written below the front matter
 
 
 def _lenient(path: Path) -> list[str]:
@@ -614,7 +614,7 @@ def _lenient(path: Path) -> list[str]:
                 continue
             blocks.append(current)
             current = None
-        if (_BODY_KEY.match(text) if body else _key_value(text) is not None):
+        if (BODY_KEY.match(text) if body else _key_value(text) is not None):
             current = [text]
     if current is not None:
         blocks.append(current)
@@ -706,6 +706,16 @@ class ArchiveRedaction:
                 f"printed{more}", rel,
                 fix="fix the file (counterbrief check shows what is wrong) or move it out of stories/")
         return self.redactor
+
+
+def showable_ids(archive) -> list[str]:
+    """The story ids a hint ("did you mean") may name: none that holds a protected name. Fails
+    closed (raises) while a redact list cannot be read."""
+    from . import load
+
+    paths = load.story_paths(archive)
+    protected = read_archive(paths, archive.rel).require()
+    return [p.stem for p in paths if not protected.finds(p.stem)]
 
 
 def read_archive(paths: Iterable[Path], shown, key: Optional[bytes] = None) -> ArchiveRedaction:

@@ -43,13 +43,10 @@ def story_path(archive: Archive, story_id: str) -> Path:
         raise UsageProblem(f"'{story_id}' is not a story id", fix="give the id, e.g. abu-example-cbs-news (see 'counterbrief review')")
     path = archive.stories_dir / f"{story_id}.md"
     if not path.is_file():
-        from .redact import read_archive
+        from .redact import showable_ids
 
-        # The hint shows ids, as show's does: none that holds a protected name, none while a list is unreadable.
-        paths = load.story_paths(archive)
-        protected = read_archive(paths, archive.rel).require()
-        known = [p.stem for p in paths if not protected.finds(p.stem)]
-        raise UsageProblem(f"no story '{story_id}'", fix=did_you_mean(story_id, known) or "see 'counterbrief review'")
+        raise UsageProblem(f"no story '{story_id}'", fix=did_you_mean(story_id, showable_ids(archive))
+                           or "see 'counterbrief review'")
     return path
 
 

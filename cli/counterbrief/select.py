@@ -460,10 +460,10 @@ def trauma_points(recipe: Recipe, messages: list[dict], used: dict[str, Story]) 
     for sid in sorted(used):
         story = used[sid]
         speaker = story.speaker.get("alias", sid)
-        quotes = [f"quote {q['n']}" for m in messages for t in m["testimony"] if t["story_id"] == sid for q in t["quotes"]]
+        quotes = [q["n"] for m in messages for t in m["testimony"] if t["story_id"] == sid for q in t["quotes"]]
         msgs = sorted({m["n"] for m in messages for t in m["testimony"] if t["story_id"] == sid})
         ref = (f"{speaker}, message{'s' if len(msgs) > 1 else ''} {', '.join(map(str, msgs))} "
-               f"(quote{'s' if len(quotes) > 1 else ''} {', '.join(q.split()[1] for q in quotes)})")
+               f"(quote{'s' if len(quotes) > 1 else ''} {', '.join(map(str, quotes))})")
         if story.places is None:
             unknown.append(ref)
         for place in story.places or []:

@@ -213,6 +213,9 @@ def stat_entry(root: Path, rel: str) -> os.stat_result:
     return st
 
 
+SETTINGS = ("counterbrief.yml", "vocabulary.yml")   # the marker's settings decide which stories pass check
+
+
 def listing(root: Path) -> list[str]:
     """The sorted archive-relative paths of every file the index depends on: each ``stories/*.md``
     and each entry of ``sources/`` but folders (neither an editor's ``.#`` lock file), then
@@ -232,11 +235,31 @@ def listing(root: Path) -> list[str]:
                     names.append(sub + "/" + name)
         except OSError:   # missing, not a folder, a link loop: nothing in it can be read either
             continue
-    for name in ("counterbrief.yml", "vocabulary.yml"):   # the marker's settings decide which stories pass check
+    for name in SETTINGS:
         if os.path.exists(os.path.join(root, name)):
             names.append(name)
     names.sort()   # runs already in order: linear
     return names
+
+
+def table_entry(root: Path, rel: str) -> Optional[tuple[int, int]]:
+    """(size, mtime) of one path as the freshness table records it, or None when ``listing`` would
+    not name it (or it is gone): for a table kept up to date one changed path at a time (the watcher)."""
+    sub, _, name = rel.partition("/")
+    if not name:
+        named = rel in SETTINGS
+    else:
+        named = sub in ("stories", "sources") and "/" not in name and not name.startswith(".#") and \
+            (sub == "sources" or name.endswith(".md"))
+    if not named:
+        return None
+    try:
+        st = stat_entry(root, rel)
+    except OSError:
+        return None
+    if sub == "sources" and S_ISDIR(st.st_mode):
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def _links_to_folder(root: Path, rel: str) -> bool:

@@ -318,7 +318,7 @@ def check_story(path: Path, archive: Archive, vocabulary: dict[str, Theme],
             f"approvals this archive requires (counterbrief.yml); set status: reviewed, or have another reviewer "
             f"run 'counterbrief approve {data['id']} --by NAME'")
     problems += control_problems(data, lines, parsed.body, path, shown)
-    problems += _list_below(parsed.body, path, shown)
+    problems += _list_below(parsed, shown)
     redact = data.get("redact") or []
     protect = Redactor.from_names(redact)
     for i, name in enumerate(redact):
@@ -390,18 +390,15 @@ def _mid_sentence(text: str) -> bool:
     return first[0].islower() or first.lower().strip(",;:") in CONJUNCTIONS
 
 
-def _list_below(body: str, path: Path, shown: str) -> list[Problem]:
+def _list_below(parsed: "load.Parsed", shown: str) -> list[Problem]:
     """A 'redact:' list written below the front matter: summary text that every output would print,
     though its names are protected all the same (redact.declared_names reads it)."""
-    below = re.search(r"""(?mi)^["']?redact["']?\s*:""", body)
+    from .redact import BODY_KEY
+
+    below = BODY_KEY.search(parsed.body)
     if not below:
         return []
-    line = None
-    try:
-        text = load.read_text(path, load.MAX_STORY_BYTES, "story", shown)
-        line = text.count("\n", 0, (text.rindex(body) if body in text else 0) + below.start()) + 1
-    except (CounterbriefError, ValueError):
-        pass
+    line = parsed.body_line + parsed.body.count("\n", 0, below.start()) if parsed.body_line else None
     return [Problem(shown, line, "a 'redact:' list below the front matter is summary text, not a field; move it "
                     "above the closing '---' (until then its names are protected, and the story is left out)")]
 

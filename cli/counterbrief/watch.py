@@ -125,7 +125,10 @@ class _Changes:
     def __init__(self, root: str):
         import threading
 
+        from .state import SETTINGS   # not at the top: the client side of this module stays light
+
         self.root = root
+        self.settings = SETTINGS
         self.cond = threading.Condition()
         self.paths: set[str] = set()
         self.rescan = False
@@ -161,7 +164,7 @@ class _Changes:
                 self.cond.notify_all()
             elif rel.startswith(".counterbrief") or rel.startswith(".."):
                 return
-            elif rel in ("vocabulary.yml", "counterbrief.yml") or (
+            elif rel in self.settings or (
                     rel.count("/") == 1 and rel.split("/")[0] in ("stories", "sources")):
                 self.paths.add(rel)
                 self._wake()
@@ -281,18 +284,14 @@ class Server:
         return scan
 
     def _restat(self, paths: set) -> None:
-        root = self.archive.root
-        for rel in paths:
-            try:
-                st = os.stat(root / rel)
-                import stat as st_mod
+        from .state import table_entry
 
-                if st_mod.S_ISREG(st.st_mode) and (not rel.startswith("stories/") or rel.endswith(".md")):
-                    self.table[rel] = (st.st_size, st.st_mtime_ns)
-                else:
-                    self.table.pop(rel, None)
-            except OSError:
+        for rel in paths:
+            entry = table_entry(self.archive.root, rel)
+            if entry is None:
                 self.table.pop(rel, None)
+            else:
+                self.table[rel] = entry
 
     def _sync(self) -> bool:
         """Wait until every change made before now has reached us: True when it has."""

@@ -168,9 +168,9 @@ def evaluation_csv(context: dict[str, Any]) -> bytes:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(EVALUATION_COLUMNS)
-    for n, item in enumerate(context["evaluation"], 1):
+    for item in context["evaluation"]:
         low, high, anchors = _scale_ends(item["scale"])
-        w.writerow([item.get("id") or f"E{n}", cell(item["statement"]), cell(item["scale"]), low, high, cell(anchors),
+        w.writerow([item["id"], cell(item["statement"]), cell(item["scale"]), low, high, cell(anchors),
                     "suggested by counterbrief" if item.get("suggested") else "recipe", "", ""])
     return out.getvalue().encode("utf-8")
 
@@ -179,7 +179,7 @@ def _scale_ends(scale: str) -> tuple[str, str, str]:
     """("1", "5", "1 = strongly disagree, 5 = strongly agree") for "1-5 agree"; empty when it cannot be told."""
     import re
 
-    m = re.match(r"^\s*(\d+)\s*[-\u2013to]+\s*(\d+)\s*(.*)$", scale)
+    m = re.match(r"^\s*(\d+)\s*(?:-|\u2013|to)\s*(\d+)\s*(.*)$", scale)
     if not m:
         return "", "", ""
     low, high, word = m.group(1), m.group(2), m.group(3).strip().lower()

@@ -38,7 +38,7 @@ def _values(index: Index, keep=None) -> list[list[str]]:
     those whose fields (still bytes) it accepts are decoded."""
     ix, searcher = index.open()
     with searcher:
-        table, _ = _facet_table(ix, searcher, index.facet_cache)
+        table = facet_table(index, ix, searcher)
         live = _live(searcher.reader())
     width = len(PROFILE_FIELDS)
     out = []
@@ -190,6 +190,13 @@ def _facet_table(ix, searcher, cache: Optional[dict] = None) -> tuple[list, dict
     return table, fresh
 
 
+def facet_table(index: Index, ix, searcher) -> list:
+    """``_facet_table`` for this index, keeping the segments' values in ``index.facet_cache`` for the
+    next read by this process (the watcher): a segment's values never change, so they are read once."""
+    table, index.facet_cache = _facet_table(ix, searcher, index.facet_cache)
+    return table
+
+
 def write_facet_cache(ix, cache: Optional[dict] = None) -> dict:
     """After a commit: cache the facet values of the segments now live, a file per new segment (old
     ones are read back, or taken from ``cache``, what this process wrote last), and remove the files
@@ -336,10 +343,45 @@ def archive_tally(index: Index) -> dict:
     return profiles_tally(story_profiles(index)[0])
 
 
-def _facets(ix, searcher, docs, cache: Optional[dict] = None) -> dict[str, dict[str, int]]:
-    table, _ = _facet_table(ix, searcher, cache)
+def _head(packed: bytes) -> bytes:
+    """The FACETS part of a packed value (the rest, e.g. the id, differs for every account)."""
+    return b"\t".join(packed.split(b"\t", len(FACETS))[:len(FACETS)])
+
+
+def _facet_heads(index: Index, ix, searcher) -> list:
+    """``_head`` of every document's packed value, kept by segment for a process that stays (the
+    watcher): a segment's heads are made once; the same head is one shared bytes object."""
+    leaves = []
+    for sub, offset in searcher.reader().leaf_readers():
+        segment = sub.segment()
+        leaves.append((segment.segment_id() if segment is not None else None, offset, sub.doc_count_all()))
+    kept = index.facet_heads or {}
+    if None not in kept or kept.get(None) != leaves:
+        table = None
+        fresh: dict = {None: leaves}
+        heads: list = []
+        for key, offset, count in leaves:
+            part = kept.get(key) if key else None
+            if part is None or len(part) != count:
+                table = facet_table(index, ix, searcher) if table is None else table
+                shared: dict = {}
+                part = [shared.setdefault(h, h) for h in map(_head, table[offset:offset + count])]
+            if key:
+                fresh[key] = part
+            del heads[offset:]
+            heads.extend(part)
+        fresh["heads"] = heads
+        index.facet_heads = kept = fresh
+    return kept["heads"]
+
+
+def _facets(index: Index, ix, searcher, docs) -> dict[str, dict[str, int]]:
+    if index.keep_warm:
+        packed = Counter(map(_facet_heads(index, ix, searcher).__getitem__, docs))
+    else:
+        table = facet_table(index, ix, searcher)
+        packed = Counter(_head(table[d]) for d in docs)
     counters = {name: Counter() for name in FACETS}
-    packed = Counter(table[d] for d in docs)
     for value, n in packed.items():
         if not value:
             continue

@@ -228,7 +228,10 @@ class Index:
         self.archive = archive
         self.home = index_home(archive)
         self.notice = notice or (lambda line: None)
-        self.facet_cache: Optional[dict] = None   # set when this process just wrote it
+        self.facet_cache: Optional[dict] = None   # segment id -> facet values, as last read or written
+        self.postings = None   # flat.Postings: the postings this process read, by segment (kept by the watcher)
+        self.keep_warm = False   # a process that stays (the watcher): keep per-segment tables made from reads
+        self.facet_heads: Optional[dict] = None   # segment id -> facets part of each value (keep_warm)
         self._table: Optional[_StatTable] = None  # the last stat.bin read, kept to read it only once
         self._vocabulary: Optional[dict] = None
         self._vocabulary_stat: Optional[tuple] = None   # (size, mtime) of the vocabulary.yml read

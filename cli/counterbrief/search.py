@@ -212,14 +212,14 @@ def search(index: Index, req: SearchRequest, vocabulary) -> SearchResult:
         combined = wq.And([q, filt]) if filt is not None else q
         # One pass collects every match (for the total and the facets) and ranks them; only the
         # page shown gets stored fields and snippets.
-        results = searcher.search(combined, limit=None, sortedby=_sort_order(req.sort), terms=False)
+        results = _all_matches(index, searcher, combined, _sort_order(req.sort))
         docs = results.docs()
         total = len(docs)
         start = (req.page - 1) * req.limit if req.limit else 0
         page_hits = results[start:start + req.limit] if req.limit else list(results)
         schema = searcher.schema   # not ix.schema: that property re-reads the index's TOC each time
         hits = [_hit(h, q, schema, req.snippets, req.sort == "score") for h in page_hits]
-        facets = _facets(ix, searcher, docs, index.facet_cache) if req.facets else {}
+        facets = _facets(index, ix, searcher, docs) if req.facets else {}
         suggestion = _suggest(searcher, schema, raw) if total < 3 and raw not in ("", "*") else None
         limit = req.limit
     return SearchResult(raw, total, redact(hits), redact(facets), redact(suggestion), req.page, limit)
@@ -250,12 +250,26 @@ def query_scores(index: Index, query: str, vocabulary) -> dict[str, float]:
         if q is wq.NullQuery:
             raise UsageProblem(f"query {raw!r} has no words to search for", fix="give a word, a phrase or a filter")
     with searcher:
-        results = searcher.search(q, limit=None, terms=False)
+        results = _all_matches(index, searcher, q)
         ids = searcher.reader().column_reader("id")
         # rounded as a search hit's score is, so a brief picks exactly what it picked from hits
         scored = [(ids[docnum], round(float(score), 4)) for score, docnum in results.top_n]
     best = max((s for _, s in scored), default=0) or 1
     return {sid: s / best for sid, s in scored}
+
+
+def _all_matches(index: Index, searcher, q, sortedby=None):
+    """Every match of ``q``, ranked: a posting list at a time (``flat``) where it can, with the same
+    scores and order as whoosh's own search, which runs the rest."""
+    if sortedby is None:
+        from . import flat
+
+        if index.postings is None:
+            index.postings = flat.Postings()
+        results = flat.search(searcher, q, index.postings)
+        if results is not None:
+            return results
+    return searcher.search(q, limit=None, sortedby=sortedby, terms=False)
 
 
 def _sort_order(sort: str):
@@ -288,13 +302,68 @@ def _snippet(hit, q, schema, language: str) -> str:
     fieldname = LANG_FIELDS.get(language, OTHER_FIELD)
     terms = {text for name, text in q.iter_all_terms() if name == fieldname} if q is not None else set()
     if terms:
-        analyzer = schema[fieldname].analyzer
+        analyzer = _WordMemo.of(fieldname, schema[fieldname].analyzer)
         frag = highlight.ContextFragmenter(maxchars=240, surround=60)
         hl = highlight.highlight(content, terms, analyzer, frag, _marks(), top=1)
         if hl:
             return _one_line(hl)
     first = _one_line(content)
     return first[:200] + ("..." if len(first) > 200 else "")
+
+
+class _WordMemo:
+    """A field's analyzer for highlighting, with each word's analysis kept: the same tokens (text,
+    start and end) as the analyzer gives, without running every word through its chain of filters
+    again. Exact because every filter of the chain maps one word to at most one term, whatever the
+    words around it (checked for each word: a word analysed otherwise falls back to the chain)."""
+    _kept: dict = {}
+    MAX_WORDS = 200_000
+
+    def __init__(self, analyzer):
+        from whoosh.analysis import RegexTokenizer
+
+        self.analyzer = analyzer
+        first = analyzer.items[0] if hasattr(analyzer, "items") else None
+        self.words = first.expression if type(first) is RegexTokenizer and not first.gaps else None
+        self.terms: dict = {}
+
+    @classmethod
+    def of(cls, fieldname: str, analyzer) -> "_WordMemo":
+        memo = cls._kept.get(fieldname)
+        if memo is None or (memo.analyzer is not analyzer and memo.analyzer != analyzer):
+            memo = cls._kept[fieldname] = cls(analyzer)
+        return memo
+
+    def __call__(self, text: str, **kw):
+        if self.words is None:
+            return self.analyzer(text, **kw)
+        return self._tokens(text, kw)
+
+    def _tokens(self, text: str, kw: dict):
+        terms, analyzer = self.terms, self.analyzer
+        if len(terms) > self.MAX_WORDS:
+            terms.clear()
+        found = []
+        for match in self.words.finditer(text):
+            word = match.group()
+            term = terms.get(word, False)
+            if term is False:
+                out = [t.text for t in analyzer(word, **kw)]
+                if len(out) > 1:       # not one word to one term: the chain itself, for all of it
+                    return analyzer(text, **kw)
+                term = terms[word] = out[0] if out else None
+            if term is not None:
+                found.append((term, match.start(), match.end()))
+        return self._stream(found, kw)
+
+    @staticmethod
+    def _stream(found: list, kw: dict):
+        from whoosh.analysis import Token
+
+        token = Token(chars=True, removestops=kw.get("removestops", True), mode=kw.get("mode", ""))
+        for token.text, token.startchar, token.endchar in found:
+            token.boost = 1.0
+            yield token
 
 
 def _one_line(text: str) -> str:

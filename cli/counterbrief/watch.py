@@ -257,6 +257,7 @@ class Server:
         self.finish()
         self.index = Index(self.archive, notice=notice)
         self.index.defer_tables = True   # manifest.bin and stat.bin after the answer (finish)
+        self.index.keep_warm = True
         return self.index
 
     def finish(self) -> None:

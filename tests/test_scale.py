@@ -455,3 +455,44 @@ def test_a_brief_decoding_only_what_its_messages_can_take_picks_exactly_what_it_
     assert narrowed.output == whole.output
     assert len(everything(__import__("counterbrief.search").search.Index(load.find_archive(root, None, root)),
                           {"public"}, True, seen[0][0], seen[0][1])) < 225   # fewer decoded than gated
+
+
+def _show(root, sid):
+    from click.testing import CliRunner
+
+    from counterbrief.cli import main
+
+    return CliRunner().invoke(main, ["--archive", str(root), "show", sid], env={"COUNTERBRIEF_NO_WATCH": "1"})
+
+
+def test_show_takes_a_fresh_indexs_word_for_a_story_that_passed_check(make_archive, monkeypatch):
+    """At 100,000 accounts show must not import jsonschema nor read the snapshot again for a story the
+    fresh index took in as it is: the schema check is not run for it."""
+    from counterbrief import validate
+
+    make_archive.story("one", body="Camels.")
+    assert _show(make_archive.root, "one").exit_code == 0        # builds the index
+    calls = []
+    real = validate.schema_problems
+    monkeypatch.setattr(validate, "schema_problems", lambda *a: calls.append(a) or real(*a))
+    result = _show(make_archive.root, "one")
+    assert result.exit_code == 0 and "They kill anyone who disagrees." in result.output
+    assert calls == []
+
+
+def test_show_judges_a_story_again_once_it_or_its_snapshot_changed(make_archive):
+    """The index's word holds only for the files it saw: an edit that breaks the story, or a snapshot
+    that no longer holds the quote, is reported as check reports it, never shown."""
+    make_archive.story("one", body="Camels.")
+    make_archive.story("two", body="More camels.")
+    assert _show(make_archive.root, "one").exit_code == 0
+    path = make_archive.story("one", body="Camels.", group=None)        # the schema: group must be text
+    result = _show(make_archive.root, "one")
+    assert result.exit_code != 0 and "has errors" in result.output and "group" in result.output
+    assert "Traceback" not in result.output
+    path.unlink()
+    make_archive.story("one", body="Camels.")
+    assert _show(make_archive.root, "one").exit_code == 0
+    (make_archive.root / "sources" / "src.txt").write_text("A snapshot that no longer holds the quote.\n")
+    result = _show(make_archive.root, "two")
+    assert result.exit_code != 0 and "not verbatim" in result.output

@@ -418,7 +418,9 @@ def show(ctx, story_id, as_json, notes) -> None:
     # Redaction is archive-wide: the fresh index knows every story's names, so one file is read, not all.
     def compute(index):
         redact = index.redactor()   # first: a redact list that cannot be read stops here
-        story, problems = check_story(path, archive, index.vocabulary(), SnapshotCache(archive))
+        # Kept only if the index matches the files (fresh_answer), so the index's word on this file holds.
+        story, problems = check_story(path, archive, index.vocabulary(), SnapshotCache(archive),
+                                      vouched=index.vouches_for(archive.rel(path)))
         if story is not None and story.status == "withdrawn":
             last = (story.review or [{}])[-1]
             raise UsageProblem(f"story '{story_id}' was withdrawn" + (f" on {str(last['at'])[:10]}" if last.get("at") else ""),

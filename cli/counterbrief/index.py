@@ -189,9 +189,10 @@ class Manifest:
         write_atomic(folder / "redact.bin", marshal.dumps(
             (SCHEMA_VERSION, sorted(entries), sorted(self.unreadable().items()),
              key_check(index_key(folder.parent)))))
-        # What stats needs of the manifest, small enough to read on every stats.
-        bad = sum(1 for _, ok, _, _ in self.stories.values() if not ok)
-        write_atomic(folder / "counts.bin", marshal.dumps((SCHEMA_VERSION, bad)))
+        # What stats needs of the manifest, small enough to read on every stats, and the files it
+        # left out for their errors (show trusts the others' check while the index is fresh).
+        failed = sorted(rel for rel, (_, ok, _, _) in self.stories.items() if not ok)
+        write_atomic(folder / "counts.bin", marshal.dumps((SCHEMA_VERSION, len(failed), failed)))
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
         self.stat[rel] = stat
@@ -619,20 +620,40 @@ class Index:
         """The redactor every output goes through; one error instead if a redact list cannot be read."""
         return self.redaction().require()
 
-    def bad_count(self) -> int:
-        """How many story files the live index left out for their errors (its small counts file)."""
+    def _counts(self) -> Optional[tuple]:
+        """(how many story files the live index left out for their errors, which: a set or None
+        when an older counts.bin does not say), from its small counts file; None without one."""
         folder = self._current()
         if folder is None:
-            return 0
+            return 0, set()
         self._note_read(folder)
         try:
-            version, bad = marshal.loads((folder / "counts.bin").read_bytes())
-            if version == SCHEMA_VERSION:
-                return bad
+            version, bad, *failed = marshal.loads((folder / "counts.bin").read_bytes())
+            if version == SCHEMA_VERSION and isinstance(bad, int):
+                return bad, set(failed[0]) if failed and isinstance(failed[0], list) else None
         except (OSError, ValueError, EOFError, TypeError):
             pass
-        manifest = Manifest.read(folder)   # an index written before counts.bin
+        return None
+
+    def bad_count(self) -> int:
+        """How many story files the live index left out for their errors (its small counts file)."""
+        counts = self._counts()
+        if counts is not None:
+            return counts[0]
+        manifest = Manifest.read(self._current())   # an index written before counts.bin
         return sum(1 for _, ok, _, _ in manifest.stories.values() if not ok) if manifest else 0
+
+    def vouches_for(self, rel: str) -> bool:
+        """Whether the live index took in the story file ``rel`` as passing check, as far as it knows:
+        true only of a file it did not leave out. An answer that relies on this must be kept only when
+        the index matches the archive's files (fresh_answer's verdict): then the file, its snapshot,
+        the vocabulary and the settings are all what the check saw."""
+        from .state import table_entry
+
+        counts = self._counts()
+        if counts is None or counts[1] is None or rel in counts[1] or self._current() is None:
+            return False
+        return rel.startswith("stories/") and table_entry(self.archive.root, rel) is not None   # a file the scan names
 
     def open(self):
         """(index, searcher) on the live index; a damaged index is rebuilt first, with one line saying so.

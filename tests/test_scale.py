@@ -496,3 +496,46 @@ def test_show_judges_a_story_again_once_it_or_its_snapshot_changed(make_archive)
     (make_archive.root / "sources" / "src.txt").write_text("A snapshot that no longer holds the quote.\n")
     result = _show(make_archive.root, "two")
     assert result.exit_code != 0 and "not verbatim" in result.output
+
+
+def test_the_manifests_story_table_answers_as_a_loop_over_every_story_would():
+    """StoryTable keeps the failed files, the files by snapshot, the passing files by id and the
+    protected names as entries change; after any sequence of changes each answer must equal the one
+    a loop over all the stories gives."""
+    from collections import Counter
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from counterbrief.index import StoryTable
+
+    entry = st.tuples(st.sampled_from(["a", "b", "", "stories/x.md"]), st.booleans(),
+                      st.sampled_from(["sources/s1.txt", "sources/s2.txt", ""]),
+                      st.lists(st.sampled_from([b"n1", b"n2", b"n3"]), max_size=3).map(tuple))
+    op = st.tuples(st.sampled_from(["set", "pop", "ask"]), st.sampled_from([f"stories/{i}.md" for i in range(6)]), entry)
+
+    @settings(max_examples=300, deadline=None)
+    @given(start=st.dictionaries(st.sampled_from([f"stories/{i}.md" for i in range(6)]), entry), ops=st.lists(op))
+    def run(start, ops):
+        table = StoryTable(start)
+        plain = dict(start)
+        for kind, rel, value in ops:
+            if kind == "set":
+                table[rel] = plain[rel] = value
+            elif kind == "pop":
+                assert table.pop(rel, None) == plain.pop(rel, None)
+            else:
+                table.failed_files()            # made now: later changes keep it up to date
+        assert dict(table) == plain
+        assert table.failed_files() == {r for r, e in plain.items() if not e[1]}
+        assert table.passing() == sum(1 for e in plain.values() if e[1])
+        for snapshot in ("sources/s1.txt", "sources/s2.txt", ""):
+            assert table.naming_snapshot(snapshot) == {r for r, e in plain.items() if e[2] == snapshot}
+        for sid in ("a", "b", "", "stories/x.md"):
+            assert table.passed_with_id(sid) == {r for r, e in plain.items() if e[1] and e[0] == sid}
+        assert table.name_entries() == {n for e in plain.values() for n in e[3]}
+        assert +Counter(table.names) == table.names
+
+    run()
+    with pytest.raises(TypeError):
+        StoryTable().update({"x": ("a", True, "", ())})

@@ -144,6 +144,96 @@ class _StatTable:
         return cls(folder, *read_stat_signed(folder))
 
 
+class StoryTable(dict):
+    """``Manifest.stories`` (rel -> (id or clash, ok, snapshot, names)), with what an update asks of
+    all of it kept up to date as entries change: the files that failed, the files by snapshot, the
+    files that passed by id, and how many stories name each protected name. At 100,000 stories each
+    of those questions was a loop over all of them on every edit the watcher took in. Made on first
+    use (a process that updates once pays one pass); only ``[rel] = entry`` and ``pop`` change it.
+    """
+
+    def __init__(self, items=()):
+        super().__init__(items)
+        self._made = False
+
+    def _make(self) -> None:
+        if not self._made:
+            from collections import Counter
+
+            self.failed, self.by_snapshot, self.passed_ids, self.names = set(), {}, {}, Counter()
+            self._made = True
+            for rel, entry in dict.items(self):
+                self._note(rel, entry, 1)
+
+    def _note(self, rel: str, entry: tuple, sign: int) -> None:
+        if not self._made:
+            return
+        sid, ok, snapshot, names = entry
+        if ok:
+            _bump(self.passed_ids, sid, rel, sign)
+        elif sign > 0:
+            self.failed.add(rel)
+        else:
+            self.failed.discard(rel)
+        _bump(self.by_snapshot, snapshot, rel, sign)
+        for name in set(names):
+            self.names[name] += sign
+            if self.names[name] <= 0:
+                del self.names[name]
+
+    def __setitem__(self, rel: str, entry: tuple) -> None:
+        old = dict.get(self, rel)
+        if old is not None:
+            self._note(rel, old, -1)
+        dict.__setitem__(self, rel, entry)
+        self._note(rel, entry, 1)
+
+    def pop(self, rel: str, *default):
+        if rel in self:
+            old = dict.pop(self, rel)
+            self._note(rel, old, -1)
+            return old
+        if default:
+            return default[0]
+        raise KeyError(rel)
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("StoryTable changes only through [rel] = entry and pop")
+
+    __delitem__ = update = setdefault = popitem = clear = _refuse
+
+    # -- the questions
+    def failed_files(self) -> set:
+        self._make()
+        return self.failed
+
+    def passing(self) -> int:
+        return len(self) - len(self.failed_files())
+
+    def naming_snapshot(self, snapshot) -> set:
+        self._make()
+        return self.by_snapshot.get(snapshot, set())
+
+    def passed_with_id(self, sid: str) -> set:
+        self._make()
+        return self.passed_ids.get(sid, set())
+
+    def name_entries(self) -> set:
+        self._make()
+        return set(self.names)
+
+
+def _bump(table: dict, key, rel: str, sign: int) -> None:
+    if sign > 0:
+        table.setdefault(key, set()).add(rel)
+    else:
+        held = table.get(key)
+        if held is not None:
+            held.discard(rel)
+            if not held:
+                del table[key]
+
+
 @dataclass
 class Manifest:
     """What one index folder was built from, read by updates (a search reads only stat.bin). Stored with marshal."""
@@ -153,6 +243,10 @@ class Manifest:
     stories: dict[str, tuple] = field(default_factory=dict)  # rel -> (id, ok, snapshot, names as keyed hashes)
     # (a failed story has, instead of its id, the file of the story whose id it repeated, or "")
     unreadable_lists: dict[str, str] = field(default_factory=dict)   # rel -> why its redact list cannot be read
+
+    def __post_init__(self) -> None:
+        if type(self.stories) is not StoryTable:
+            self.stories = StoryTable(self.stories)
 
     @classmethod
     def read(cls, folder: Path, stat: Optional[dict] = None) -> Optional["Manifest"]:
@@ -176,7 +270,7 @@ class Manifest:
         from .write import write_atomic
 
         write_atomic(folder / "manifest.bin", marshal.dumps(
-            {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": self.stories,
+            {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": dict(self.stories),
              "unreadable": self.unreadable_lists}))
 
     def write_small(self, folder: Path, entries: Optional[set] = None) -> None:
@@ -191,7 +285,7 @@ class Manifest:
              key_check(index_key(folder.parent)))))
         # What stats needs of the manifest, small enough to read on every stats, and the files it
         # left out for their errors (show trusts the others' check while the index is fresh).
-        failed = sorted(rel for rel, (_, ok, _, _) in self.stories.items() if not ok)
+        failed = sorted(self.stories.failed_files())
         write_atomic(folder / "counts.bin", marshal.dumps((SCHEMA_VERSION, len(failed), failed)))
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
@@ -204,7 +298,7 @@ class Manifest:
 
     def redact_entries(self) -> set:
         """Every protected name of the archive, as the keyed hashes of its words."""
-        return {e for *_, entries in self.stories.values() for e in entries}
+        return self.stories.name_entries()
 
     def unreadable(self) -> dict[str, str]:
         """Story files whose redact list cannot be read, and why."""
@@ -453,9 +547,10 @@ class Index:
         # gone), or the story whose id it repeated. One whose snapshot is not a file the scan
         # watches, or which could not be read far enough to say, is checked every time.
         edited = set(stories)
-        stories |= {rel for rel, (clash, ok, snapshot, _) in manifest.stories.items()
-                    if rel in scan and (snapshot in touched_sources
-                                        or not ok and (clash in edited or not _watched(snapshot)))}
+        table = manifest.stories
+        again = {rel for source in touched_sources for rel in table.naming_snapshot(source)}
+        again |= {rel for rel in table.failed_files() if table[rel][0] in edited or not _watched(table[rel][2])}
+        stories |= {rel for rel in again if rel in scan}
         ix = index.open_dir(str(folder))
         before_redact = manifest.redact_entries()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False,
@@ -509,7 +604,14 @@ class Index:
         todo = [rel for rel in paths if rel in scan]
         key = index_key(self.home)
         # Duplicate ids, in file order, against the stories already indexed and kept.
-        ids = {sid: rel for rel, (sid, ok, _, _) in manifest.stories.items() if ok and rel not in paths and sid}
+        ids: dict = {}   # id -> the file that holds it: a kept story (not among paths), else the first here
+        among = set(paths)
+
+        def holder(sid: str, rel: str) -> str:
+            if sid not in ids:
+                kept = [r for r in manifest.stories.passed_with_id(sid) if r not in among] if sid else []
+                ids[sid] = min(kept) if kept else rel
+            return ids[sid]
         # Whether any story's protected names may have changed (then the archive's set is compared).
         self._names_changed = rebuild
         for rel in paths:
@@ -543,7 +645,7 @@ class Index:
                 # (or ""), and the snapshot it names: it is checked again only when one of them changes.
                 clash = ""
                 if doc is not None:
-                    other = ids.setdefault(sid, rel)
+                    other = holder(sid, rel)
                     if other != rel:
                         problems = problems + [Problem(rel, line, f"duplicate id '{sid}', also used by "
                                                        f"{other}; give each story its own id")]
@@ -575,7 +677,7 @@ class Index:
         except BaseException:
             writer.cancel()
             raise
-        report.total = sum(1 for _, ok, _, _ in manifest.stories.values() if ok)
+        report.total = manifest.stories.passing()
         self.facet_cache = write_facet_cache(ix, self.facet_cache if not rebuild else None)
         names = manifest.redact_entries() if self._names_changed else entries
         self._write_vocabulary_cache(Path(ix.storage.folder), Redactor.from_hashes(key, names))

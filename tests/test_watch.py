@@ -308,3 +308,30 @@ def test_the_watcher_records_the_folder_times_so_a_command_without_it_need_not_l
     # it is, and whatever was recorded names exactly the files there are.
     assert "stories/three.md" in table.rels() and table.rels() == listing(root)
     assert same_answers(root, ("search", "camels", "--json"), ("stats", "--json"))
+
+
+def test_the_watcher_compares_only_the_changed_paths_and_its_index_stays_what_a_full_scan_gives(make_archive):
+    """After the first update the watcher hands the index only the paths that changed (state.Scan.since),
+    so an edit costs no loop over the whole table; the manifest must still equal a full scan after
+    edits, new files, deletions and a source change, and a fresh process must find nothing to take in."""
+    from counterbrief.index import Index
+    from counterbrief.load import scan_archive
+
+    with in_process_watcher(make_archive) as (archive, server):
+        make_archive.story("two", body="More camels.")
+        for change in (lambda: make_archive.story("one", body="Camels at night."),
+                       lambda: make_archive.story("three", body="Camels again."),
+                       lambda: (make_archive.root / "stories" / "two.md").unlink(),
+                       lambda: (make_archive.root / "sources" / "src.txt").write_text("Nothing quoted here.\n"),
+                       lambda: make_archive.story("one", body="Camels by day.")):
+            change()
+            seen = server._last_token
+            report = server.bring_up_to_date()
+            assert report.total >= 0
+            server.finish()
+            kept = server.index._manifest[2]
+            assert kept.synced is server._last_token and server._last_token is not seen
+            assert kept.stat == dict(scan_archive(archive))
+        assert warm_camels(server, archive) == []          # the source no longer holds the quote
+        after = Index(archive).fresh()                       # a fresh process: nothing to take in
+        assert (after.indexed, after.removed, after.rebuilt) == (0, 0, False)

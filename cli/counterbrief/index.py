@@ -247,6 +247,7 @@ class Manifest:
     def __post_init__(self) -> None:
         if type(self.stories) is not StoryTable:
             self.stories = StoryTable(self.stories)
+        self.synced: Optional[object] = None   # the token of the scan ``stat`` equals (state.Scan), if known
 
     @classmethod
     def read(cls, folder: Path, stat: Optional[dict] = None) -> Optional["Manifest"]:
@@ -403,6 +404,9 @@ class Index:
         scan = scan if scan is not None else load.scan_archive(self.archive)
         self.finish()
         if not rebuild and not self._stale(self._current(), scan):
+            kept, since = self._manifest, getattr(scan, "since", None)
+            if kept and since and kept[2].synced is not None and kept[2].synced is since[0]:
+                kept[2].synced = scan.token   # the table it was written from is this scan
             return IndexReport(total=-1)   # unchanged; not counted, to keep searches quick
         self._held = self._lock()
         with self._held:
@@ -527,13 +531,22 @@ class Index:
         from whoosh import index
 
         changed = set()
-        for rel, stat in scan.items() - manifest.stat.items():   # compared in C: 100,000 files each time
+        since = getattr(scan, "since", None)
+        if since is not None and manifest.synced is not None and since[0] is manifest.synced:
+            maybe = since[1]   # the only paths that can differ from the scan the manifest matches
+            moved = [(rel, scan[rel]) for rel in maybe if rel in scan and manifest.stat.get(rel) != scan[rel]]
+            removed = {rel for rel in maybe if rel not in scan and rel in manifest.stat}
+        else:
+            maybe = None
+            moved = scan.items() - manifest.stat.items()   # compared in C: 100,000 files each time
+            removed = manifest.stat.keys() - scan.keys()
+        manifest.synced = None   # until this update is done
+        for rel, stat in moved:
             digest = _hash(self.archive.root / rel, self.archive.root)
             if manifest.hashes.get(rel) == digest:
                 manifest.stat[rel] = stat      # touched, not changed
             else:
                 changed.add(rel)
-        removed = manifest.stat.keys() - scan.keys()
         if "vocabulary.yml" in changed | removed:
             self.notice("the vocabulary changed; rebuilding the search index")
             return self._rebuild(scan, progress)
@@ -554,13 +567,14 @@ class Index:
         ix = index.open_dir(str(folder))
         before_redact = manifest.redact_entries()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False,
-                                   entries=before_redact)
+                                   entries=before_redact, maybe=maybe)
         for rel in removed:
             manifest.forget(rel)
         if self._names_changed and manifest.redact_entries() != before_redact:
             # A redaction list changed: every stored text must be redacted anew.
             self.notice("a redaction list changed; rebuilding the search index")
             return self._rebuild(scan, progress)
+        manifest.synced = getattr(scan, "token", None)   # its table is now this scan's
 
         def finish() -> None:
             manifest.write_tables(folder)
@@ -593,7 +607,8 @@ class Index:
             pending()
 
     def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,
-                     rebuild: bool, previous: Optional[dict] = None, entries=()) -> IndexReport:
+                     rebuild: bool, previous: Optional[dict] = None, entries=(),
+                     maybe: Optional[set] = None) -> IndexReport:
         """Parse, validate and index ``paths`` as a stream: workers make the documents a window at a
         time, redacted with ``entries`` (the archive's names as keyed hashes); this process adds each
         to the writer and keeps only the manifest's small record. The caller compares ``entries``
@@ -664,7 +679,8 @@ class Index:
                 if progress:   # the first third was the check of every file's redact list (_rebuild)
                     progress(len(todo) + n, 3 * len(todo), "indexing")
             report.removed = sum(1 for rel in paths if rel not in scan)
-            others = [rel for rel, stat in scan.items() if not rel.startswith("stories/") and manifest.stat.get(rel) != stat]
+            others = [rel for rel in (scan if maybe is None else sorted(rel for rel in maybe if rel in scan))
+                      if not rel.startswith("stories/") and manifest.stat.get(rel) != scan[rel]]
             hashes = self._map(_pool_hash, others, key, (), parallel=len(others) >= par.PARALLEL_FROM)
             for rel, digest in zip(others, hashes):
                 manifest.stat[rel] = scan[rel]

@@ -168,6 +168,11 @@ class Scan(dict):
 
     folders: Optional[tuple] = None
     list_at_write: Optional[Path] = None   # without folders: the archive to observe and list when stat.bin is written
+    # What a process that keeps its table up to date (the watcher) knows: this scan's identity, and
+    # (an earlier scan's token, the paths that may differ from it). An index whose manifest matches
+    # that earlier scan compares only those paths instead of the whole table.
+    token: Optional[object] = None
+    since: Optional[tuple] = None
 
 
 def observe_folders(root) -> tuple:

@@ -244,6 +244,8 @@ class Server:
         self._sock: Optional[socket.socket] = None
         self.finish_after = 0.1   # seconds without a command after an update before its tables are written
         self._pending_since: Optional[float] = None
+        self._last_token: Optional[object] = None   # the last scan handed to the index (state.Scan.token)
+        self._changed: Optional[set] = None         # paths restatted since then; None after a full scan
 
     # -- freshness
     def _new_index(self):
@@ -273,6 +275,7 @@ class Server:
         from .load import scan_archive
 
         self.table = scan_archive(self.archive)
+        self._changed = None   # the next scan is compared whole
 
     def _scan(self):
         """A copy of the table for an update. The folders' times are observed and the folders
@@ -282,11 +285,17 @@ class Server:
 
         scan = Scan(self.table)
         scan.list_at_write = self.archive.root
+        scan.token = object()
+        if self._last_token is not None and self._changed is not None:
+            scan.since = (self._last_token, frozenset(self._changed))
+        self._last_token, self._changed = scan.token, set()
         return scan
 
     def _restat(self, paths: set) -> None:
         from .state import table_entry
 
+        if self._changed is not None:
+            self._changed |= paths
         for rel in paths:
             entry = table_entry(self.archive.root, rel)
             if entry is None:

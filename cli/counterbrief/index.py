@@ -393,6 +393,13 @@ class Index:
     def _stale(self, folder: Optional[Path], scan: dict) -> bool:
         if folder is None:
             return True
+        kept, since = self._manifest, getattr(scan, "since", None)
+        if since and kept and kept[0] == folder and kept[2].synced is not None and kept[2].synced is since[0] \
+                and kept[1] and kept[1] == stat_signature(folder):
+            # stat.bin is still the one this object wrote from the manifest, which matches the scan
+            # ``since`` names: only the paths changed since can differ.
+            stat = kept[2].stat
+            return any(scan.get(rel) != stat.get(rel) for rel in since[1])
         self._table = _StatTable.read(folder, self._table)
         return self._table.stat != scan
 

@@ -335,3 +335,33 @@ def test_the_watcher_compares_only_the_changed_paths_and_its_index_stays_what_a_
         assert warm_camels(server, archive) == []          # the source no longer holds the quote
         after = Index(archive).fresh()                       # a fresh process: nothing to take in
         assert (after.indexed, after.removed, after.rebuilt) == (0, 0, False)
+
+
+def test_an_edit_that_comes_before_the_last_updates_tables_are_written_takes_over_from_it(make_archive):
+    """Edits in quick succession: the second update does not first write the tables the first one
+    deferred (at 100,000 stories ~250 ms); it goes on from the manifest in memory, and the tables are
+    written once, for both. Nothing may be lost: the index then matches a full scan, a fresh
+    process finds nothing to take in, and the lock is free again."""
+    from filelock import FileLock
+
+    from counterbrief.index import Index
+    from counterbrief.load import scan_archive
+    from counterbrief.state import current_folder, stat_signature
+
+    with in_process_watcher(make_archive) as (archive, server):
+        server.finish()
+        folder = current_folder(server.index.home)
+        written = stat_signature(folder)
+        make_archive.story("two", body="Camels at dusk.")
+        assert server.bring_up_to_date().total >= 0           # its tables are left for later
+        make_archive.story("three", body="Camels at dawn.")
+        (make_archive.root / "stories" / "one.md").unlink()
+        assert server.bring_up_to_date().total >= 0           # takes over from the first
+        assert stat_signature(folder) == written              # nothing written in between
+        assert warm_camels(server, archive) == ["three", "two"]
+        server.finish()
+        assert stat_signature(folder) != written
+        assert server.index._manifest[2].stat == dict(scan_archive(archive))
+        FileLock(str(server.index.home / "lock"), timeout=1).acquire()   # released
+        after = Index(archive).fresh()
+        assert (after.indexed, after.removed, after.rebuilt) == (0, 0, False)

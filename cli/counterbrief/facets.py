@@ -350,18 +350,19 @@ def _head(packed: bytes) -> bytes:
 
 def _facet_heads(index: Index, ix, searcher) -> list:
     """``_head`` of every document's packed value, kept by segment for a process that stays (the
-    watcher): a segment's heads are made once; the same head is one shared bytes object."""
+    watcher): a segment's heads are made once; the same head is one shared bytes object.
+    ``index.facet_heads`` is (the segments' layout, heads by segment id, the heads in order)."""
     leaves = []
     for sub, offset in searcher.reader().leaf_readers():
         segment = sub.segment()
         leaves.append((segment.segment_id() if segment is not None else None, offset, sub.doc_count_all()))
-    kept = index.facet_heads or {}
-    if None not in kept or kept.get(None) != leaves:
+    layout, parts, heads = index.facet_heads or (None, {}, [])
+    if layout != leaves:
         table = None
-        fresh: dict = {None: leaves}
-        heads: list = []
+        fresh: dict = {}
+        heads = []
         for key, offset, count in leaves:
-            part = kept.get(key) if key else None
+            part = parts.get(key) if key else None
             if part is None or len(part) != count:
                 table = facet_table(index, ix, searcher) if table is None else table
                 shared: dict = {}
@@ -370,9 +371,8 @@ def _facet_heads(index: Index, ix, searcher) -> list:
                 fresh[key] = part
             del heads[offset:]
             heads.extend(part)
-        fresh["heads"] = heads
-        index.facet_heads = kept = fresh
-    return kept["heads"]
+        index.facet_heads = (leaves, fresh, heads)
+    return heads
 
 
 def _facets(index: Index, ix, searcher, docs) -> dict[str, dict[str, int]]:

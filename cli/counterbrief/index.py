@@ -327,7 +327,7 @@ class Index:
         self.facet_cache: Optional[dict] = None   # segment id -> facet values, as last read or written
         self.postings = None   # flat.Postings: the postings this process read, by segment (kept by the watcher)
         self.keep_warm = False   # a process that stays (the watcher): keep per-segment tables made from reads
-        self.facet_heads: Optional[dict] = None   # segment id -> facets part of each value (keep_warm)
+        self.facet_heads: Optional[tuple] = None  # facets part of each value, by segment (keep_warm; facets.py)
         self._table: Optional[_StatTable] = None  # the last stat.bin read, kept to read it only once
         self._vocabulary: Optional[dict] = None
         self._vocabulary_stat: Optional[tuple] = None   # (size, mtime) of the vocabulary.yml read
@@ -339,6 +339,7 @@ class Index:
         # (``finish``), under the lock still held; the small files every answer reads are written first.
         self.defer_tables = False
         self._finish: Optional[Callable[[], None]] = None
+        self._pending: Optional[tuple] = None   # (lock, folder, manifest, write) of a deferred write (_carry)
 
     def vocabulary(self) -> dict:
         """The archive's vocabulary, read once per process; an unusable one is an error, a flawed one a warning.
@@ -409,19 +410,25 @@ class Index:
         ``scan`` is the archive's (size, mtime) table when a probe has just taken it.
         """
         scan = scan if scan is not None else load.scan_archive(self.archive)
-        self.finish()
+        carried = self._carry()
+        if carried is None:
+            self.finish()
         if not rebuild and not self._stale(self._current(), scan):
+            if carried is not None:
+                self._pending, self._finish = carried, carried[3]   # still to be written, as before
             kept, since = self._manifest, getattr(scan, "since", None)
             if kept and since and kept[2].synced is not None and kept[2].synced is since[0]:
                 kept[2].synced = scan.token   # the table it was written from is this scan
             return IndexReport(total=-1)   # unchanged; not counted, to keep searches quick
-        self._held = self._lock()
+        self._held = carried[0] if carried is not None else self._lock()
         with self._held:
+            if carried is not None:
+                carried[0].release()   # the hold the dropped write kept; this ``with`` holds the lock now
             # Another process may have done the work while we waited for the lock. The scan taken
             # before the lock is kept: a file changed since then differs from the recorded table
             # and is picked up by the next command.
             folder = self._current()
-            if not rebuild and not self._stale(folder, scan):
+            if not rebuild and carried is None and not self._stale(folder, scan):
                 return IndexReport(total=-1)
             self._sweep_dead(keep=folder)
             try:
@@ -596,12 +603,14 @@ class Index:
             lock.acquire()   # held past the update, until finish() has written the tables
 
             def finish_and_release() -> None:
+                self._pending = None
                 try:
                     finish()
                 finally:
                     lock.release()
 
             self._finish = finish_and_release
+            self._pending = (lock, folder, manifest, finish_and_release)
         else:
             manifest.write_small(folder, before_redact)
             finish()
@@ -612,6 +621,20 @@ class Index:
         pending, self._finish = self._finish, None
         if pending is not None:
             pending()
+
+    def _carry(self) -> Optional[tuple]:
+        """An update that comes while the tables of the last one are still to be written (the
+        watcher, edits in quick succession) takes over from it instead of writing them first:
+        the lock stays held, the manifest in memory goes on, and the tables are written once, after
+        the new update, for both. (stat.bin on disk is still the one before: nobody else writes
+        while the lock is held.) The pending (lock, folder, manifest, write), or None."""
+        pending = self._pending
+        if pending is None or self._finish is not pending[3]:
+            return None
+        lock, folder, manifest, _ = pending
+        self._pending = self._finish = None
+        self._manifest = (folder, stat_signature(folder), manifest)
+        return pending
 
     def _index_paths(self, ix, manifest: Manifest, paths: list[str], scan: dict, progress: Progress,
                      rebuild: bool, previous: Optional[dict] = None, entries=(),

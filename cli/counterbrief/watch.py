@@ -242,7 +242,7 @@ class Server:
         self.early: Optional[tuple] = None   # (report, notices) of an update made before any command asked
         self._notices: Optional[list] = None  # while updating between commands: the index's lines, kept
         self._sock: Optional[socket.socket] = None
-        self.finish_after = 0.1   # seconds without a command after an update before its tables are written
+        self.finish_after = 0.3   # seconds without a command after an update before its tables are written
         self._pending_since: Optional[float] = None
         self._last_token: Optional[object] = None   # the last scan handed to the index (state.Scan.token)
         self._changed: Optional[set] = None         # paths restatted since then; None after a full scan

@@ -539,3 +539,24 @@ def test_the_manifests_story_table_answers_as_a_loop_over_every_story_would():
     run()
     with pytest.raises(TypeError):
         StoryTable().update({"x": ("a", True, "", ())})
+
+
+def test_the_probes_children_import_nothing_but_os_marshal_time_and_stat():
+    """Each probe child imports counterbrief.state after the fork; typing, pathlib, dataclasses or
+    re there cost each child ~25 ms of the two cores the whole command shares (state's imports at
+    module level, outside ``if TYPE_CHECKING``, are read from its source)."""
+    import ast
+
+    from counterbrief import state
+
+    tree = ast.parse(Path(state.__file__).read_text(encoding="utf-8"))
+    top = []
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            top.append("." * node.level + (node.module or ""))
+    assert set(top) <= {"__future__", "marshal", "os", "time", "stat"}, top
+    early = ast.parse(Path(state.__file__).with_name("early.py").read_text(encoding="utf-8"))
+    child_imports = {n.module for n in ast.walk(early) if isinstance(n, ast.ImportFrom)}
+    assert child_imports <= {"__future__", "state"}, child_imports

@@ -35,11 +35,9 @@ def spawn(root: str, home: str, folder: str) -> list:
                 os.close(read_end)
                 for _, fd in children:
                     os.close(fd)
-                from pathlib import Path
+                from .state import compare_share   # imports only os, marshal, time and stat
 
-                from .state import compare_share
-
-                payload = compare_share(Path(root), Path(home), Path(folder), part, parts)
+                payload = compare_share(root, home, folder, part, parts)
                 with os.fdopen(write_end, "wb") as out:
                     out.write(payload)
                 code = 0

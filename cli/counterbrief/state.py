@@ -12,15 +12,25 @@ from __future__ import annotations
 import marshal
 import os
 import time
-import re
-from dataclasses import dataclass
-from pathlib import Path
 from stat import S_ISDIR, S_ISLNK
-from typing import Optional
 
-from .model import Archive
+# The probe's children import this module alone, so it imports only os, marshal, time and stat:
+# typing (~8 ms: re, functools), pathlib and dataclasses would cost each child more than its share
+# of a 2,000-file archive takes to stat. (typing.TYPE_CHECKING, without importing typing.)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Optional
 
-INDEX_NAME = re.compile(r"index-[0-9]+-[0-9a-f]+")   # index-PID-RANDOM: the process that builds it
+    from .model import Archive
+
+
+def _index_name(name: str) -> bool:
+    """index-PID-RANDOM (digits, then lowercase hex): the name of a folder a process built."""
+    kind, _, rest = name.partition("-")
+    pid, _, random = rest.partition("-")
+    return kind == "index" and bool(pid) and bool(random) and \
+        all(c in "0123456789" for c in pid) and all(c in "0123456789abcdef" for c in random)
 SCHEMA_VERSION = 18   # 15: redact.bin records its key; 16: stat.bin packed, counts.bin, failed stories keep what they failed on; 18: tally.bin, facet files per segment;
 # 17: redact lists under careless keys and below the front matter (an index made under the old rules holds their names)
 
@@ -32,6 +42,7 @@ def index_home(archive: Archive) -> Path:
     if not installed and (home.is_dir() and os.access(home, os.W_OK) or os.access(archive.root, os.W_OK)):
         return home
     import hashlib
+    from pathlib import Path
 
     import platformdirs
 
@@ -40,15 +51,18 @@ def index_home(archive: Archive) -> Path:
 
 
 def current_folder(home: Path) -> Optional[Path]:
-    """The live index folder named by ``home/current``, or None."""
+    """The live index folder named by ``home/current``, or None (a str for a str ``home``: the probe's
+    children work on strings, without importing pathlib)."""
     try:
-        name = (home / "current").read_text(encoding="utf-8").strip()
+        with open(os.path.join(home, "current"), encoding="utf-8") as f:
+            name = f.read().strip()
     except (OSError, ValueError):   # missing, or damaged into bytes that are not text
         return None
-    if not INDEX_NAME.fullmatch(name):   # only ever one of our folders, never a path elsewhere
+    if not _index_name(name):   # only ever one of our folders, never a path elsewhere
         return None
-    folder = home / name
-    return folder if folder.is_dir() else None
+    if not os.path.isdir(os.path.join(home, name)):
+        return None
+    return os.path.join(home, name) if isinstance(home, str) else home / name
 
 
 def read_stat(folder: Path) -> Optional[dict]:
@@ -109,7 +123,7 @@ class StatTable:
 
 def read_stat_table(folder: Path) -> tuple[tuple, Optional[StatTable]]:
     try:
-        with open(folder / "stat.bin", "rb") as f:
+        with open(os.path.join(folder, "stat.bin"), "rb") as f:
             st = os.fstat(f.fileno())
             data = f.read()
         signature = (st.st_ino, st.st_size, st.st_mtime_ns)
@@ -196,6 +210,8 @@ def observe_folders(root) -> tuple:
 
 def inside(path: Path, root: Path) -> bool:
     """Does ``path``, with every link followed, stay inside ``root`` (an already resolved folder)?"""
+    from pathlib import Path
+
     try:
         return Path(os.path.realpath(path)).is_relative_to(root)
     except (OSError, ValueError, RuntimeError):
@@ -210,7 +226,7 @@ def stat_entry(root: Path, rel: str) -> os.stat_result:
     if "/" not in rel:
         return os.stat(path)
     st = os.lstat(path)
-    if S_ISLNK(st.st_mode) and inside(Path(path), root):
+    if S_ISLNK(st.st_mode) and inside(path, root):
         try:
             return os.stat(path)
         except OSError:
@@ -312,12 +328,16 @@ def stat_signature(folder: Path) -> tuple:
         return ()
 
 
-@dataclass
 class Verdict:
-    folder: Path              # the index folder the probe compared with
-    signature: tuple          # which write of its stat.bin: an update in between changes it
-    fresh: bool               # the archive is exactly what that folder was built from
-    scan: Optional[dict]      # the archive's (size, mtime) table, when it is not fresh
+    """What the probe found (a plain class: dataclasses would cost the children ~8 ms to import)."""
+
+    __slots__ = ("folder", "signature", "fresh", "scan")
+
+    def __init__(self, folder: Path, signature: tuple, fresh: bool, scan: Optional[dict]):
+        self.folder = folder          # the index folder the probe compared with
+        self.signature = signature    # which write of its stat.bin: an update in between changes it
+        self.fresh = fresh            # the archive is exactly what that folder was built from
+        self.scan = scan              # the archive's (size, mtime) table, when it is not fresh
 
     def covers(self, folder: Optional[Path], signature: tuple) -> bool:
         """True when an index opened at (folder, signature) answers for the archive as it is now."""
@@ -400,6 +420,8 @@ def _combine(home: Path, answers: list) -> Optional[Verdict]:
     signatures = {tuple(a[1]) for a in answers}
     if len(folders) != 1 or len(signatures) != 1:
         return None   # an update between the children's reads: let the plain check decide
+    from pathlib import Path
+
     folder, signature = Path(answers[0][0]), tuple(answers[0][1])
     if all(a[2] for a in answers):
         return Verdict(folder, signature, True, None)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import shutil
+import subprocess
 import unicodedata
 from pathlib import Path
 
@@ -544,3 +546,116 @@ def test_the_last_pass_over_output_reads_the_index_list_and_not_every_story(arch
     monkeypatch.setattr(load, "story_paths", lambda *a: pytest.fail("read every story file"))
     last_pass = output_redactor(load.find_archive(archive, None, archive))
     assert last_pass.text("Karim Haddad and Omar") == "[redacted] and Omar"
+
+
+# ----------------------------------------------------------------------------- what a template writes itself
+
+def _own_templates(root: Path) -> None:
+    """Templates that write the name themselves, in every spelling, in every place a page can carry it."""
+    spellings = list(STORED_SPELLINGS.values())
+    (root / "templates").mkdir(exist_ok=True)
+    lines = "\n\n".join(f"Case {n}: {s} helped." for n, s in enumerate(spellings))
+    for ext in ("md", "txt"):
+        (root / "templates" / f"own.{ext}.j2").write_text(
+            "# {{ title }}\n\nPrepared with Karim Haddad.\n\n" + lines + "\n\n{{ 'Kar' ~ 'im Had' ~ 'dad' }} wrote this.\n"
+            "{% for m in messages %}\n- {{ m.text }}\n{% endfor %}\n", encoding="utf-8")
+    cases = "\n".join(f"<p>Case {n}: {s} helped.</p>" for n, s in enumerate(spellings))
+    (root / "templates" / "own.html.j2").write_text(
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Notes by Karim Haddad</title>'
+        '<meta name="author" content="Karim Haddad"><meta name="description" content="with K&#97;rim Haddad">'
+        '<style>li { color: brown } p.by::after { content: "signed Karim Haddad"; } /* Karim Haddad */</style></head>'
+        '<body><h1>{{ title }}</h1><p>Prepared with K<b>arim</b> Haddad.</p>'
+        '<p title="Karim Haddad"><a href="https://example.org/karim-haddad">{{ "Kar" ~ "im Had" ~ "dad" }}</a></p>'
+        '<img alt="Karim Haddad" src="data:,"><!-- Karim Haddad -->' + cases +
+        '<ul>{% for m in messages %}<li>{{ m.text }}</li>{% endfor %}</ul><p class="by"></p></body></html>\n',
+        encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["md", "txt", "html", "pdf"])
+def test_a_name_the_template_itself_writes_reaches_no_brief(archive, tmp_path, fmt):
+    _own_templates(archive)
+    out = tmp_path / f"brief.{fmt}"
+    result = run(archive, "brief", str(archive / "recipes" / "r.yml"), "--template", "own", "-o", str(out),
+                 "--include-synthetic")
+    assert result.exit_code == 0, result.output
+    seen = read_back(out, tmp_path)
+    assert not leaks(seen), seen[:3000]
+    assert "They kill dissenters" in seen and "[redacted]" in seen and "Case 3: [redacted] helped." in " ".join(seen.split())
+    if fmt == "html":   # the file itself too: comments, the stylesheet, every attribute
+        assert not leaks(out.read_text(encoding="utf-8"))
+    if fmt == "pdf":    # the document's metadata (title, author, subject), as a PDF reader shows it
+        from test_brief import need
+
+        info = subprocess.run([need("pdfinfo"), "-enc", "UTF-8", str(out)], capture_output=True, text=True, check=True)
+        assert "Title:" in info.stdout and not leaks(info.stdout), info.stdout
+        assert "signed [redacted]" in seen   # the stylesheet's generated text
+
+
+def test_a_template_file_given_on_the_command_line_and_a_brief_on_stdout_are_redacted_too(archive, tmp_path):
+    mine = tmp_path / "elsewhere" / "mine.md.j2"
+    mine.parent.mkdir()
+    mine.write_text("# {{ title }}\n\nWith thanks to Karim\nHaddad.\n", encoding="utf-8")
+    result = run(archive, "brief", str(archive / "recipes" / "r.yml"), "--template", str(mine), "--include-synthetic")
+    assert result.exit_code == 0, result.output
+    assert "With thanks to [redacted]." in result.stdout and not leaks(result.stdout)
+
+
+def _tags(page: str) -> list[str]:
+    return re.findall(r"</?[a-zA-Z0-9]+|\s(?:class|lang|dir|style|id)=\"[^\"]*\"", page)
+
+
+def test_names_that_are_also_html_or_css_words_leave_the_page_markup_as_it_was(archive, tmp_path):
+    """A protected "Li", "Em", "Brown" or "Table" is redacted in the text and leaves <li>, <em>,
+    <table> and `color: brown` alone: the HTML brief keeps its structure and its styles."""
+    plain = tmp_path / "plain.html"
+    assert run(archive, "brief", str(archive / "recipes" / "r.yml"), "-o", str(plain), "--include-synthetic").exit_code == 0
+    _write(archive, "other", redact=["Li", "Em", "Brown", "Table", "Serif", "Blockquote", "Section"],
+           body="Li and Em met Brown at the Table.", status="draft")   # in no brief: the page is the same
+    protected = tmp_path / "protected.html"
+    result = run(archive, "brief", str(archive / "recipes" / "r.yml"), "-o", str(protected), "--include-synthetic")
+    assert result.exit_code == 0, result.output
+    before, after = plain.read_text(encoding="utf-8"), protected.read_text(encoding="utf-8")
+    assert _tags(after) == _tags(before)
+    style = re.compile(r"<style[\s\S]*?</style>")
+    assert style.findall(after) == style.findall(before) and style.findall(before)
+
+
+_PLACES = {
+    "text": "<p>{}</p>",
+    "split by inline tags": None,
+    "title attribute": '<p title="{}">x</p>',
+    "unquoted attribute": "<a href=https://example.org/{}>x</a>",
+    "meta content": '<meta name="author" content="{}">',
+    "comment": "<!-- {} -->",
+    "css string": '<style>p::after {{ content: "{}" }}</style>',
+    "css comment": "<style>/* {} */ p {{ color: red }}</style>",
+    "css string with an escape": None,
+    "title element": "<title>{}</title>",
+}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(first=st.text("abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8),
+       last=st.text("abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8),
+       place=st.sampled_from(sorted(_PLACES)), data=st.data())
+def test_property_a_disguised_name_anywhere_in_a_page_never_survives_and_the_markup_does(first, last, place, data):
+    from counterbrief.redact import redact_html
+
+    assume(first + last not in "redacted" and first not in ("style", "title", "meta", "content") and
+           last not in ("style", "title", "meta", "content"))
+    name = f"{first.capitalize()} {last.capitalize()}"
+    spelled = _disguise(first, data) + data.draw(st.sampled_from([" ", "\n", "&nbsp;", "\u00a0", " \u200b"])) + \
+        _disguise(last, data)
+    if place == "split by inline tags":
+        piece = f"<p>{_disguise(first[:2], data)}<b>{_disguise(first[2:], data)} {_disguise(last, data)}</b> said</p>"
+    elif place == "css string with an escape":   # "\\4b arim" is "Karim" on the page
+        piece = '<style>p::after {{ content: "{}" }}</style>'.format(f"\\{ord(first[0]):x} {first[1:]} {_disguise(last, data)}")
+    elif place == "unquoted attribute":   # a space would end the value: in an address it is written %20
+        piece = _PLACES[place].format(spelled.replace(" ", "%20").replace("\n", "%0A"))
+    else:
+        piece = _PLACES[place].format(spelled)
+    page = f'<html><head><meta charset="utf-8"></head><body class="x">{piece}<ul><li>kept</li></ul></body></html>'
+    out = redact_html(page, Redactor.from_names([name]))
+    assert REDACTED in out and (first + last) not in letters(out), (page, out)
+    assert out.startswith('<html><head><meta charset="utf-8"></head><body class="x">')
+    assert out.endswith("<ul><li>kept</li></ul></body></html>")

@@ -884,8 +884,9 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
         raise UsageProblem(f"no story '{missing[0]}'", fix="check the id with 'counterbrief show'")
     options = Options(include_synthetic=include_synthetic, only_ids=list(ids))
     selection: list[str] = []
-    context = fresh_answer(ctx, lambda index: pipeline.build(index, vocabulary, recipe, options,
-                                                             os.environ.get("SOURCE_DATE_EPOCH"), selection))
+    context, redact = fresh_answer(ctx, lambda index: (
+        pipeline.build(index, vocabulary, recipe, options, os.environ.get("SOURCE_DATE_EPOCH"), selection),
+        index.redactor()))
     for problem in dict.fromkeys(selection):
         echo(f"warning: {problem}", err=True)
     for gap in context["gaps"]:
@@ -921,7 +922,7 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     from importlib.resources import files
 
     templates = Templates(template or recipe.template, archive.templates_dir, bundled_root() / "templates",
-                          Path(str(files("counterbrief") / "fonts")))
+                          Path(str(files("counterbrief") / "fonts")), redact)
     data = WRITERS[fmt](context, templates)
     if output is None:
         click.echo(data.decode("utf-8"), nl=False)

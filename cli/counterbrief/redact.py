@@ -290,11 +290,13 @@ class Redactor:
             found = self._parts_cache[word] = (self._hash(word), alts)
         return found
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """Where protected names are in ``text``: (start, end) character ranges, merged."""
+    def spans(self, text: str, markup: bool = True) -> list[tuple[int, int]]:
+        """Where protected names are in ``text``: (start, end) character ranges, merged. With
+        ``markup=False`` the text is a page of HTML whose tags are the page's own, not words: only
+        the view with markup taken out is read (``redact_html`` reads the tags' values itself)."""
         if not self._first or not text:
             return []
-        if (text.isascii() and "&" not in text and "<" not in text and "%" not in text
+        if (markup and text.isascii() and "&" not in text and "<" not in text and "%" not in text
                 and not _ASCII_HIDDEN.search(text)):
             # Plain ASCII (most English text): its words are runs of letters and digits (with
             # emphasis marks taken out, too), so a text none of whose distinct words is part of a
@@ -307,7 +309,7 @@ class Redactor:
                 return []
         first = self._first
         found = []
-        for view in _views(text):
+        for view in _views(text)[0 if markup else 1:]:
             # (hash, Arabic variant hashes, view start, view end) of each word; original positions
             # are worked out only for the words of a match.
             text_of_view = view.text()
@@ -343,8 +345,8 @@ class Redactor:
             found += [(start + size - e, start + size - s) for s, e in self.spans(run[::-1])]
         return found
 
-    def text(self, text: str) -> str:
-        spans = self.spans(text)
+    def text(self, text: str, markup: bool = True) -> str:
+        spans = self.spans(text, markup)
         if not spans:
             return text
         out, last = [], 0
@@ -391,6 +393,59 @@ def _widen_markup(text: str, s: int, e: int) -> tuple[int, int]:
     if link and s > 0 and text[s - 1] == "[":   # [Karim](url) Haddad, [Karim][1] Haddad
         s -= 1
     return s, e
+
+
+# A page's code, not its text: values of these attributes name styles, languages and structure.
+_CODE_ATTRIBUTES = frozenset({"class", "id", "style", "lang", "dir", "rel", "type", "charset", "http-equiv", "name",
+                              "width", "height", "colspan", "rowspan", "role", "for", "media", "target", "scope"})
+_STYLE = re.compile(r"(<style\b[^<>]{0,2000}>)([\s\S]*?)(</style\s*>|$)", re.I)
+_CSS_TEXT = re.compile(r"/\*[\s\S]*?\*/|\"(?:[^\"\\]|\\[\s\S])*\"|'(?:[^'\\]|\\[\s\S])*'")
+_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n]?|([\s\S]))")
+_MARKUP_UNIT = re.compile(r"<!--[\s\S]*?-->|<[A-Za-z/!?][^<>]{0,2000}>")
+# HTML's white space is ASCII only: a no-break space belongs to an unquoted value.
+_ATTRIBUTE = re.compile(r"""([ \t\n\f\r/][^ \t\n\f\r"'<>/=]+[ \t\n\f\r]*=[ \t\n\f\r]*)("[^"]*"|'[^']*'|[^ \t\n\f\r"'<>`=]+)""")
+
+
+def redact_html(page: str, r: Redactor) -> str:
+    """A page of HTML (an HTML brief, or the page a PDF is made from) with every protected name
+    taken out of what it shows or carries: its text (looking through inline tags, so
+    ``K<b>arim</b>`` is found), its attribute values (titles, alt texts, links, the PDF's
+    metadata from ``<meta content>``), its comments, and the strings and comments of its
+    stylesheets (``content: "..."``). Tag and attribute names, and the values of attributes that
+    are the page's code (``class``, ``style``, ``lang``, ...), are not text: a name "Li" leaves
+    ``<li>`` alone, a name "Brown" leaves ``color: brown``."""
+    if not r:
+        return page
+    out, pos = [], 0
+    for m in _STYLE.finditer(page):
+        out.append(_redact_page_part(page[pos:m.start()], r))
+        out.append(m.group(1) + _CSS_TEXT.sub(lambda s: _redact_css_text(s.group(), r), m.group(2)) + m.group(3))
+        pos = m.end()
+    out.append(_redact_page_part(page[pos:], r))
+    return "".join(out)
+
+
+def _redact_css_text(text: str, r: Redactor) -> str:
+    """A stylesheet's string or comment; read with its escapes decoded too (``"K\\61rim"``), and
+    then, if only that reading finds a name, blanked whole."""
+    found = r.text(text)
+    if found == text and "\\" in text:
+        decoded = _CSS_ESCAPE.sub(lambda e: chr(min(int(e.group(1), 16), 0x10FFFF) or 0xFFFD) if e.group(1)
+                                  else e.group(2), text)
+        if r.finds(decoded):
+            return text[:2] + REDACTED + text[-2:] if text.startswith("/*") else text[0] + REDACTED + text[-1]
+    return found
+
+
+def _redact_page_part(part: str, r: Redactor) -> str:
+    def unit(m: re.Match) -> str:
+        markup = m.group()
+        if markup.startswith("<!--"):
+            return "<!--" + r.text(markup[4:-3]) + "-->"
+        return _ATTRIBUTE.sub(lambda a: a.group(1) + (a.group(2) if a.group(1).strip(" \t\n\r\f=/").lower()
+                                                      in _CODE_ATTRIBUTES else r.text(a.group(2))), markup)
+
+    return _MARKUP_UNIT.sub(unit, r.text(part, markup=False))
 
 
 def redactor(names: Iterable[str]) -> Redactor:

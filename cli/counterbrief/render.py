@@ -270,10 +270,13 @@ def _inside(file: Path, folder: Path) -> bool:
         return False
 
 
-def render(context: dict[str, Any], template: str, fmt: str, archive_templates: Path, builtin: Path) -> str:
+def render(context: dict[str, Any], template: str, fmt: str, archive_templates: Path, builtin: Path,
+           redact=None) -> str:
     """Render the brief's context to text (md, html, txt; html also feeds the PDF).
 
     Rendered piece by piece, so that output past MAX_OUTPUT stops the template before it is built.
+    The context comes redacted; ``redact`` (a redact.Redactor) then takes the protected names out of
+    what the template itself wrote too: its literal text, the strings it computes.
     """
     import json
 
@@ -298,7 +301,12 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
                 if size > limit:
                     raise TemplateLimit(f"its output is over {limit:,} characters")
                 pieces.append(piece)
-        return clean_control("".join(pieces))   # whatever the template itself wrote: no control character
+        text = "".join(pieces)
+        if redact:
+            from .redact import redact_html
+
+            text = redact_html(text, redact) if EXTENSIONS[fmt] == "html" else redact.text(text)
+        return clean_control(text)   # whatever the template itself wrote: no control character
     except jinja2.TemplateNotFound as e:
         raise CounterbriefError(f"template not found: {e.name}", name,
                                 fix="a template includes only .j2 files from its own folder") from None

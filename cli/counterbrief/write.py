@@ -27,6 +27,7 @@ class Templates:
     archive_dir: Path
     builtin_dir: Path
     fonts_dir: Path
+    redact: Any = None   # the brief's redact.Redactor: applied to what the template itself writes
 
 
 def format_for(output: Path | None, fmt: str | None) -> str:
@@ -43,7 +44,7 @@ def format_for(output: Path | None, fmt: str | None) -> str:
 
 def _text(fmt: str):
     def writer(context: dict[str, Any], t: Templates) -> bytes:
-        text = render(context, t.name, fmt, t.archive_dir, t.builtin_dir)
+        text = render(context, t.name, fmt, t.archive_dir, t.builtin_dir, t.redact)
         if fmt in ("md", "txt"):
             # Templates stay readable with loose whitespace; the reader gets at most one blank line.
             text = re.sub(r"\n{3,}", "\n\n", text)
@@ -113,7 +114,7 @@ def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
         from weasyprint import CSS, HTML
         from weasyprint.text.fonts import FontConfiguration
 
-    html = render(context, t.name, "pdf", t.archive_dir, t.builtin_dir)
+    html = render(context, t.name, "pdf", t.archive_dir, t.builtin_dir, t.redact)
     fonts = FontConfiguration()
     regular = (t.fonts_dir / "DejaVuSans.ttf").as_uri()
     bold = (t.fonts_dir / "DejaVuSans-Bold.ttf").as_uri()

@@ -550,45 +550,93 @@ def test_the_last_pass_over_output_reads_the_index_list_and_not_every_story(arch
 
 # ----------------------------------------------------------------------------- what a template writes itself
 
-def _own_templates(root: Path) -> None:
-    """Templates that write the name themselves, in every spelling, in every place a page can carry it."""
-    spellings = list(STORED_SPELLINGS.values())
+_TAGLESS = [s for s in STORED_SPELLINGS.values() if "<" not in s]
+
+
+def _own_templates(root: Path, html_extra: str = "") -> None:
+    """Templates that write the name themselves: in every spelling, and (HTML) in every place where
+    a page shows it as text or carries it as a value a reader sees."""
     (root / "templates").mkdir(exist_ok=True)
-    lines = "\n\n".join(f"Case {n}: {s} helped." for n, s in enumerate(spellings))
+    lines = "\n\n".join(f"Case {n}: {s} helped." for n, s in enumerate(STORED_SPELLINGS.values()))
     for ext in ("md", "txt"):
         (root / "templates" / f"own.{ext}.j2").write_text(
             "# {{ title }}\n\nPrepared with Karim Haddad.\n\n" + lines + "\n\n{{ 'Kar' ~ 'im Had' ~ 'dad' }} wrote this.\n"
             "{% for m in messages %}\n- {{ m.text }}\n{% endfor %}\n", encoding="utf-8")
-    cases = "\n".join(f"<p>Case {n}: {s} helped.</p>" for n, s in enumerate(spellings))
+    cases = "\n".join(f"<p>Case {n}: {s} helped.</p>" for n, s in enumerate(_TAGLESS))
     (root / "templates" / "own.html.j2").write_text(
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Notes by Karim Haddad</title>'
         '<meta name="author" content="Karim Haddad"><meta name="description" content="with K&#97;rim Haddad">'
-        '<style>li { color: brown } p.by::after { content: "signed Karim Haddad"; } /* Karim Haddad */</style></head>'
-        '<body><h1>{{ title }}</h1><p>Prepared with K<b>arim</b> Haddad.</p>'
+        '<style>li { color: brown }</style></head>'
+        '<body><h1>{{ title }}</h1><p>Prepared with <b>Karim Haddad</b>.</p>'
         '<p title="Karim Haddad"><a href="https://example.org/karim-haddad">{{ "Kar" ~ "im Had" ~ "dad" }}</a></p>'
-        '<img alt="Karim Haddad" src="data:,"><!-- Karim Haddad -->' + cases +
-        '<ul>{% for m in messages %}<li>{{ m.text }}</li>{% endfor %}</ul><p class="by"></p></body></html>\n',
+        '<img alt="Karim Haddad" src="data:,"><!-- Karim Haddad --><svg><text><![CDATA[Karim Haddad]]></text></svg>' +
+        cases + html_extra +
+        '<ul>{% for m in messages %}<li>{{ m.text }}</li>{% endfor %}</ul></body></html>\n',
         encoding="utf-8")
 
 
+def _brief(archive: Path, out: Path):
+    return run(archive, "brief", str(archive / "recipes" / "r.yml"), "--template", "own", "-o", str(out),
+               "--include-synthetic")
+
+
 @pytest.mark.parametrize("fmt", ["md", "txt", "html", "pdf"])
-def test_a_name_the_template_itself_writes_reaches_no_brief(archive, tmp_path, fmt):
+def test_a_name_the_template_itself_writes_is_redacted_in_every_brief(archive, tmp_path, fmt):
     _own_templates(archive)
     out = tmp_path / f"brief.{fmt}"
-    result = run(archive, "brief", str(archive / "recipes" / "r.yml"), "--template", "own", "-o", str(out),
-                 "--include-synthetic")
+    result = _brief(archive, out)
     assert result.exit_code == 0, result.output
     seen = read_back(out, tmp_path)
     assert not leaks(seen), seen[:3000]
-    assert "They kill dissenters" in seen and "[redacted]" in seen and "Case 3: [redacted] helped." in " ".join(seen.split())
-    if fmt == "html":   # the file itself too: comments, the stylesheet, every attribute
+    assert "They kill dissenters" in seen and "Case 3: [redacted] helped." in " ".join(seen.split())
+    if fmt == "html":   # the file itself too: comments, every attribute
         assert not leaks(out.read_text(encoding="utf-8"))
     if fmt == "pdf":    # the document's metadata (title, author, subject), as a PDF reader shows it
         from test_brief import need
 
         info = subprocess.run([need("pdfinfo"), "-enc", "UTF-8", str(out)], capture_output=True, text=True, check=True)
-        assert "Title:" in info.stdout and not leaks(info.stdout), info.stdout
-        assert "signed [redacted]" in seen   # the stylesheet's generated text
+        assert "Title:" in info.stdout and "[redacted]" in info.stdout and not leaks(info.stdout), info.stdout
+
+
+REFUSED_PLACES = {   # where a page would show or carry the name and no redaction in place is safe
+    "split by an inline tag": "<p>Prepared with K<b>arim</b> Haddad.</p>",
+    "split by a comment": "<p>Ka<!-- x -->rim Haddad</p>",
+    "across two elements": "<span>Karim</span> <em>Haddad</em>",
+    "a class a stylesheet shows": '<style>p.x::after { content: attr(class); }</style><p class="x karim-haddad"></p>',
+    "an id (a PDF destination)": '<h2 id="Karim-Haddad">x</h2>',
+    "a stylesheet's generated text": '<style>p.by::after { content: "signed Karim Haddad"; }</style><p class="by"></p>',
+    "a CSS escape": '<style>p.by::after { content: "K\\61 rim Haddad"; }</style><p class="by"></p>',
+    "two CSS strings": '<style>p.by::after { content: "Karim " "Haddad"; }</style><p class="by"></p>',
+    "a bookmark label": "<h2 style=\"bookmark-label: 'Karim Haddad'\">x</h2>",
+    "written backwards in <bdo>": '<bdo dir="rtl">daddaH miraK</bdo>',
+    "a right-to-left override written as a reference": "<p>&#x202E;daddaH miraK&#x202C;</p>",
+    "a script": "<script>var who = 'Karim Haddad';</script>",
+    "attributes with no space between": '<img alt="x"title="Karim Haddad">',
+}
+
+
+@pytest.mark.parametrize("fmt", ["html", "pdf"])
+@pytest.mark.parametrize("place", REFUSED_PLACES.values(), ids=REFUSED_PLACES.keys())
+def test_a_page_that_would_still_carry_the_name_is_refused_in_one_line_and_nothing_is_written(archive, tmp_path,
+                                                                                               fmt, place):
+    _own_templates(archive, html_extra=place)
+    out = tmp_path / f"brief.{fmt}"
+    result = _brief(archive, out)
+    assert result.exit_code == 1, result.output
+    assert "would show a name a story protects" in result.stderr and "own.html.j2" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not leaks(result.output)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("trick", ["<bdo dir=\"rtl\">daddaH miraK</bdo>", "&#x202E;daddaH miraK&#x202C;"],
+                         ids=["bdo", "override as a reference"])
+def test_a_markdown_brief_is_read_as_a_viewer_shows_it_and_refused_when_the_name_would_show(archive, tmp_path, trick):
+    (archive / "templates").mkdir()
+    (archive / "templates" / "own.md.j2").write_text("# {{ title }}\n\nSigned: " + trick + "\n", encoding="utf-8")
+    out = tmp_path / "brief.md"
+    result = _brief(archive, out)
+    assert result.exit_code == 1 and "would show a name a story protects" in result.stderr, result.output
+    assert not out.exists()
 
 
 def test_a_template_file_given_on_the_command_line_and_a_brief_on_stdout_are_redacted_too(archive, tmp_path):
@@ -605,11 +653,12 @@ def _tags(page: str) -> list[str]:
 
 
 def test_names_that_are_also_html_or_css_words_leave_the_page_markup_as_it_was(archive, tmp_path):
-    """A protected "Li", "Em", "Brown" or "Table" is redacted in the text and leaves <li>, <em>,
-    <table> and `color: brown` alone: the HTML brief keeps its structure and its styles."""
+    """A protected "Li", "Em", "Brown", "Table" or "Banner" is redacted in the text and leaves <li>,
+    <em>, <table>, `color: brown` and class="banner" alone: the HTML brief keeps its structure and
+    its styles, and is written."""
     plain = tmp_path / "plain.html"
     assert run(archive, "brief", str(archive / "recipes" / "r.yml"), "-o", str(plain), "--include-synthetic").exit_code == 0
-    _write(archive, "other", redact=["Li", "Em", "Brown", "Table", "Serif", "Blockquote", "Section"],
+    _write(archive, "other", redact=["Li", "Em", "Brown", "Table", "Serif", "Blockquote", "Section", "Grid", "Banner"],
            body="Li and Em met Brown at the Table.", status="draft")   # in no brief: the page is the same
     protected = tmp_path / "protected.html"
     result = run(archive, "brief", str(archive / "recipes" / "r.yml"), "-o", str(protected), "--include-synthetic")
@@ -620,42 +669,48 @@ def test_names_that_are_also_html_or_css_words_leave_the_page_markup_as_it_was(a
     assert style.findall(after) == style.findall(before) and style.findall(before)
 
 
-_PLACES = {
-    "text": "<p>{}</p>",
-    "split by inline tags": None,
-    "title attribute": '<p title="{}">x</p>',
-    "unquoted attribute": "<a href=https://example.org/{}>x</a>",
-    "meta content": '<meta name="author" content="{}">',
-    "comment": "<!-- {} -->",
-    "css string": '<style>p::after {{ content: "{}" }}</style>',
-    "css comment": "<style>/* {} */ p {{ color: red }}</style>",
-    "css string with an escape": None,
-    "title element": "<title>{}</title>",
+_PLACES = {   # (a page with the name in one place, whether redaction in place takes it out)
+    "text": ("<p>{}</p>", True),
+    "title attribute": ('<p title="{}">x</p>', True),
+    "unquoted address": ("<a href=https://example.org/{}>x</a>", True),
+    "meta content": ('<meta name="author" content="{}">', True),
+    "comment": ("<!-- {} -->", True),
+    "title element": ("<title>{}</title>", True),
+    "split by inline tags": (None, False),
+    "class shown by attr()": ('<style>p::after {{ content: attr(class) }}</style><p class="{}">x</p>', False),
+    "css string": ('<style>p::after {{ content: "{}" }}</style>', False),
+    "css comment": ("<style>/* {} */ p {{ color: red }}</style>", False),
+    "css string with an escape": (None, False),
 }
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=st.text("abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8),
        last=st.text("abcdefghijklmnopqrstuvwxyz", min_size=3, max_size=8),
        place=st.sampled_from(sorted(_PLACES)), data=st.data())
-def test_property_a_disguised_name_anywhere_in_a_page_never_survives_and_the_markup_does(first, last, place, data):
-    from counterbrief.redact import redact_html
+def test_property_a_disguised_name_anywhere_in_a_page_is_redacted_or_found_and_the_markup_stays(first, last, place,
+                                                                                                 data):
+    from counterbrief.redact import page_leak, redact_html
 
-    assume(first + last not in "redacted" and first not in ("style", "title", "meta", "content") and
-           last not in ("style", "title", "meta", "content"))
+    assume(first + last not in "redacted")
     name = f"{first.capitalize()} {last.capitalize()}"
-    spelled = _disguise(first, data) + data.draw(st.sampled_from([" ", "\n", "&nbsp;", "\u00a0", " \u200b"])) + \
-        _disguise(last, data)
+    separator = data.draw(st.sampled_from([" ", "\n", "&nbsp;", "\u00a0", " \u200b"]))
+    spelled = _disguise(first, data) + separator + _disguise(last, data)
+    pattern, in_place = _PLACES[place]
     if place == "split by inline tags":
         piece = f"<p>{_disguise(first[:2], data)}<b>{_disguise(first[2:], data)} {_disguise(last, data)}</b> said</p>"
-    elif place == "css string with an escape":   # "\\4b arim" is "Karim" on the page
-        piece = '<style>p::after {{ content: "{}" }}</style>'.format(f"\\{ord(first[0]):x} {first[1:]} {_disguise(last, data)}")
-    elif place == "unquoted attribute":   # a space would end the value: in an address it is written %20
-        piece = _PLACES[place].format(spelled.replace(" ", "%20").replace("\n", "%0A"))
+    elif place == "css string with an escape":   # "\\6b arim" is "karim" on the page
+        piece = f'<style>p::after {{ content: "\\{ord(first[0]):x} {first[1:]} {_disguise(last, data)}" }}</style>'
+    elif place == "unquoted address":   # a space would end the value: in an address it is written %20
+        piece = pattern.format(spelled.replace(" ", "%20").replace("\n", "%0A"))
     else:
-        piece = _PLACES[place].format(spelled)
-    page = f'<html><head><meta charset="utf-8"></head><body class="x">{piece}<ul><li>kept</li></ul></body></html>'
-    out = redact_html(page, Redactor.from_names([name]))
-    assert REDACTED in out and (first + last) not in letters(out), (page, out)
-    assert out.startswith('<html><head><meta charset="utf-8"></head><body class="x">')
-    assert out.endswith("<ul><li>kept</li></ul></body></html>")
+        piece = pattern.format(spelled)
+    head, tail = '<html><head><meta charset="utf-8"></head><body class="x">', "<ul><li>kept</li></ul></body></html>"
+    r = Redactor.from_names([name])
+    out = redact_html(head + piece + tail, r)
+    leak = page_leak(out, r)
+    assert out.startswith(head) and out.endswith(tail)
+    if in_place:
+        assert leak is None and REDACTED in out and (first + last) not in letters(out), (piece, out)
+    else:
+        assert leak is not None, (piece, out)

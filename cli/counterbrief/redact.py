@@ -290,13 +290,11 @@ class Redactor:
             found = self._parts_cache[word] = (self._hash(word), alts)
         return found
 
-    def spans(self, text: str, markup: bool = True) -> list[tuple[int, int]]:
-        """Where protected names are in ``text``: (start, end) character ranges, merged. With
-        ``markup=False`` the text is a page of HTML whose tags are the page's own, not words: only
-        the view with markup taken out is read (``redact_html`` reads the tags' values itself)."""
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where protected names are in ``text``: (start, end) character ranges, merged."""
         if not self._first or not text:
             return []
-        if (markup and text.isascii() and "&" not in text and "<" not in text and "%" not in text
+        if (text.isascii() and "&" not in text and "<" not in text and "%" not in text
                 and not _ASCII_HIDDEN.search(text)):
             # Plain ASCII (most English text): its words are runs of letters and digits (with
             # emphasis marks taken out, too), so a text none of whose distinct words is part of a
@@ -309,7 +307,7 @@ class Redactor:
                 return []
         first = self._first
         found = []
-        for view in _views(text)[0 if markup else 1:]:
+        for view in _views(text):
             # (hash, Arabic variant hashes, view start, view end) of each word; original positions
             # are worked out only for the words of a match.
             text_of_view = view.text()
@@ -345,8 +343,8 @@ class Redactor:
             found += [(start + size - e, start + size - s) for s, e in self.spans(run[::-1])]
         return found
 
-    def text(self, text: str, markup: bool = True) -> str:
-        spans = self.spans(text, markup)
+    def text(self, text: str) -> str:
+        spans = self.spans(text)
         if not spans:
             return text
         out, last = [], 0
@@ -395,57 +393,133 @@ def _widen_markup(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
-# A page's code, not its text: values of these attributes name styles, languages and structure.
-_CODE_ATTRIBUTES = frozenset({"class", "id", "style", "lang", "dir", "rel", "type", "charset", "http-equiv", "name",
-                              "width", "height", "colspan", "rowspan", "role", "for", "media", "target", "scope"})
-_STYLE = re.compile(r"(<style\b[^<>]{0,2000}>)([\s\S]*?)(</style\s*>|$)", re.I)
-_CSS_TEXT = re.compile(r"/\*[\s\S]*?\*/|\"(?:[^\"\\]|\\[\s\S])*\"|'(?:[^'\\]|\\[\s\S])*'")
-_CSS_ESCAPE = re.compile(r"\\(?:([0-9a-fA-F]{1,6})[ \t\n]?|([\s\S]))")
-_MARKUP_UNIT = re.compile(r"<!--[\s\S]*?-->|<[A-Za-z/!?][^<>]{0,2000}>")
+# ----------------------------------------------------------------------------- pages a template wrote
+
+# Attributes whose value a reader sees or a file carries as text: redacted where they stand. Every
+# other value (class, id, style, lang, ...) is the page's code, read only by ``page_leak``.
+_TEXT_ATTRIBUTES = frozenset({"title", "alt", "content", "href", "src", "cite", "aria-label", "aria-description",
+                              "placeholder", "value", "label", "summary", "abbr", "download", "srcdoc"})
+_PAGE_TAG = re.compile(r"""<(/?[A-Za-z][^ \t\n\f\r/>]*+)((?:[^>"']++|"[^"]*+"|'[^']*+')*+)>""")
+_RAW_TEXT = {"style": re.compile(r"</style[\s/>]", re.I), "script": re.compile(r"</script[\s/>]", re.I)}
 # HTML's white space is ASCII only: a no-break space belongs to an unquoted value.
-_ATTRIBUTE = re.compile(r"""([ \t\n\f\r/][^ \t\n\f\r"'<>/=]+[ \t\n\f\r]*=[ \t\n\f\r]*)("[^"]*"|'[^']*'|[^ \t\n\f\r"'<>`=]+)""")
+_PAGE_ATTRIBUTE = re.compile(r"""([ \t\n\f\r/][^ \t\n\f\r"'<>/=]++[ \t\n\f\r]*+=[ \t\n\f\r]*+)"""
+                             r"""("[^"]*+"|'[^']*+'|[^ \t\n\f\r"'<>`=]++)""")
+_BLOCKS = frozenset("address article aside blockquote body br caption dd details div dl dt fieldset figcaption "
+                    "figure footer form h1 h2 h3 h4 h5 h6 head header hr html li main nav ol p pre section summary "
+                    "table tbody td tfoot th thead title tr ul".split())
+_CSS_NEWLINE = re.compile(r"\r\n|\r|\f")
+_CSS_ATTR = re.compile(r"attr\(\s*+([A-Za-z_-][\w-]*+)", re.I)
+_CSS_ESCAPE = re.compile(r"\\(?:\n|([0-9a-fA-F]{1,6})[ \t\n]?|([\s\S]))")
+_CSS_TEXT = re.compile(r"""/\*(?:[^*]++|\*(?!/))*+(?:\*/|$)|"(?:[^"\\]++|\\[\s\S])*+"?|'(?:[^'\\]++|\\[\s\S])*+'?"""
+                       r"""|url\((?:[^)\\]++|\\[\s\S])*+\)?""", re.I)
 
 
 def redact_html(page: str, r: Redactor) -> str:
-    """A page of HTML (an HTML brief, or the page a PDF is made from) with every protected name
-    taken out of what it shows or carries: its text (looking through inline tags, so
-    ``K<b>arim</b>`` is found), its attribute values (titles, alt texts, links, the PDF's
-    metadata from ``<meta content>``), its comments, and the strings and comments of its
-    stylesheets (``content: "..."``). Tag and attribute names, and the values of attributes that
-    are the page's code (``class``, ``style``, ``lang``, ...), are not text: a name "Li" leaves
-    ``<li>`` alone, a name "Brown" leaves ``color: brown``."""
+    """A page of HTML a template wrote (an HTML brief, or the page a PDF is made from) with the
+    protected names taken out where that cannot change its markup: each run of text between two
+    tags, each comment, and the values of the attributes a reader sees as text (titles, alt texts,
+    links, ``<meta content>``, the PDF's metadata). Tag names and the page's code (class, style,
+    lang, stylesheets, scripts) are left as they are, so a name "Li" leaves ``<li>`` and
+    ``color: brown`` alone. What this leaves (a name split by tags, in a class or a stylesheet's
+    string) is for ``page_leak`` to find. Linear in the page (no pattern backtracks)."""
     if not r:
         return page
-    out, pos = [], 0
-    for m in _STYLE.finditer(page):
-        out.append(_redact_page_part(page[pos:m.start()], r))
-        out.append(m.group(1) + _CSS_TEXT.sub(lambda s: _redact_css_text(s.group(), r), m.group(2)) + m.group(3))
+    out, pos, n = [], 0, len(page)
+    while pos < n:
+        lt = page.find("<", pos)
+        if lt < 0:
+            lt = n
+        if lt > pos:
+            out.append(r.text(page[pos:lt]))
+        if lt == n:
+            break
+        if page.startswith("<!--", lt):   # a comment runs to its end, or to the page's
+            close = page.find("-->", lt + 4)
+            pos = n if close < 0 else close + 3
+            out.append("<!--" + r.text(page[lt + 4:close if close >= 0 else n]) + page[close if close >= 0 else n:pos])
+            continue
+        m = _PAGE_TAG.match(page, lt)
+        if m is None:
+            out.append("<")
+            pos = lt + 1
+            continue
+        out.append("<" + m.group(1) + _PAGE_ATTRIBUTE.sub(lambda a: a.group(1) + (
+            r.text(a.group(2)) if a.group(1).strip(" \t\n\r\f=/").lower() in _TEXT_ATTRIBUTES else a.group(2)),
+            m.group(2)) + ">")
         pos = m.end()
-    out.append(_redact_page_part(page[pos:], r))
+        raw = _RAW_TEXT.get(m.group(1).lower())
+        if raw is not None:   # a stylesheet or a script: code, up to its end tag
+            close = raw.search(page, pos)
+            end = n if close is None else close.start()
+            out.append(page[pos:end])
+            pos = end
     return "".join(out)
 
 
-def _redact_css_text(text: str, r: Redactor) -> str:
-    """A stylesheet's string or comment; read with its escapes decoded too (``"K\\61rim"``), and
-    then, if only that reading finds a name, blanked whole."""
-    found = r.text(text)
-    if found == text and "\\" in text:
-        decoded = _CSS_ESCAPE.sub(lambda e: chr(min(int(e.group(1), 16), 0x10FFFF) or 0xFFFD) if e.group(1)
-                                  else e.group(2), text)
-        if r.finds(decoded):
-            return text[:2] + REDACTED + text[-2:] if text.startswith("/*") else text[0] + REDACTED + text[-1]
-    return found
+def _css_unescape(e: re.Match) -> str:
+    """One CSS escape: a backslash before a line break is nothing, ``\\61 `` is "a"."""
+    if e.group(1):
+        return chr(min(int(e.group(1), 16), 0x10FFFF) or 0xFFFD)
+    return e.group(2) or ""
 
 
-def _redact_page_part(part: str, r: Redactor) -> str:
-    def unit(m: re.Match) -> str:
-        markup = m.group()
-        if markup.startswith("<!--"):
-            return "<!--" + r.text(markup[4:-3]) + "-->"
-        return _ATTRIBUTE.sub(lambda a: a.group(1) + (a.group(2) if a.group(1).strip(" \t\n\r\f=/").lower()
-                                                      in _CODE_ATTRIBUTES else r.text(a.group(2))), markup)
+def page_leak(page: str, r: Redactor) -> Optional[str]:
+    """Where a protected name is still on a page, as a browser and WeasyPrint read it, or None.
 
-    return _MARKUP_UNIT.sub(unit, r.text(part, markup=False))
+    The page is parsed as they parse it (tinyhtml5, WeasyPrint's own parser), and every part that
+    is shown or carried is read: the text, joined through inline elements (``K<b>arim</b>``) and
+    read backwards inside ``<bdo>``; every attribute value (ids become PDF destinations, ``lang``
+    its language); comments; scripts; and in stylesheets and ``style`` attributes their strings
+    (``content``, ``bookmark-label``, ``string-set``), comments and ``url()``s, escapes decoded.
+    Not read: tag names, attribute names, stylesheet rules, and classes unless a stylesheet shows
+    them (``attr(class)``)."""
+    import tinyhtml5
+
+    if not r:
+        return None
+    root = tinyhtml5.parse(page, namespace_html_elements=False)
+    stream: list[str] = []
+    # A class names styles; it is shown only through CSS attr(class) (rare: then it is read too), so
+    # a protected "Banner" does not refuse a page with class="banner".
+    shown_attributes = {m.lower() for m in _CSS_ATTR.findall(_CSS_ESCAPE.sub(_css_unescape, page))}
+
+    def css(text: str) -> bool:
+        parts = [_CSS_ESCAPE.sub(_css_unescape, m.group()) for m in _CSS_TEXT.finditer(_CSS_NEWLINE.sub("\n", text))]
+        return any(map(r.finds, parts)) or r.finds(" ".join(parts))   # content: "Karim " "Haddad"
+
+    def walk(el) -> Optional[str]:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if not tag:   # a comment or processing instruction
+            return "a comment" if r.finds(el.text or "") else None
+        name = tag.rsplit("}", 1)[-1].lower()
+        for key, value in el.attrib.items():
+            key = str(key).rsplit("}", 1)[-1]
+            if key.lower() == "class" and "class" not in shown_attributes:
+                continue
+            if (css(value) if key.lower() == "style" else r.finds(value)):
+                return f"the {key} attribute of a <{name}>"
+        if name == "style":
+            return "a stylesheet" if css(el.text or "") else None
+        if name == "script":
+            return "a script" if r.finds(el.text or "") else None
+        if name == "bdo" and r.finds("".join(el.itertext())[::-1]):
+            return "text written backwards"
+        if name in _BLOCKS:
+            stream.append("\n")
+        stream.append(el.text or "")
+        for child in el:
+            found = walk(child)
+            if found:
+                return found
+            stream.append(child.tail or "")
+        if name in _BLOCKS:
+            stream.append("\n")
+        return None
+
+    found = walk(root)
+    if found:
+        return found
+    return "the page's text" if r.finds(html.escape("".join(stream), quote=False)) else None
 
 
 def redactor(names: Iterable[str]) -> Redactor:

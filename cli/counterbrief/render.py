@@ -271,7 +271,7 @@ def _inside(file: Path, folder: Path) -> bool:
 
 
 def render(context: dict[str, Any], template: str, fmt: str, archive_templates: Path, builtin: Path,
-           redact=None) -> str:
+           redact) -> str:
     """Render the brief's context to text (md, html, txt; html also feeds the PDF).
 
     Rendered piece by piece, so that output past MAX_OUTPUT stops the template before it is built.
@@ -301,11 +301,7 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
                 if size > limit:
                     raise TemplateLimit(f"its output is over {limit:,} characters")
                 pieces.append(piece)
-        text = "".join(pieces)
-        if redact:
-            from .redact import redact_html
-
-            text = redact_html(text, redact) if EXTENSIONS[fmt] == "html" else redact.text(text)
+            text = _redacted("".join(pieces), EXTENSIONS[fmt], redact, shown)
         return clean_control(text)   # whatever the template itself wrote: no control character
     except jinja2.TemplateNotFound as e:
         raise CounterbriefError(f"template not found: {e.name}", name,
@@ -323,6 +319,31 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
         file, line = _template_frame(e, name)
         raise CounterbriefError(f"template error: {e}", file or name, line,
                                 fix="use only the brief's fields (see docs/brief-json.md)") from None
+
+
+def _redacted(text: str, kind: str, redact, shown: str) -> str:
+    """What the template wrote, with the protected names taken out of its own text too. A page
+    (HTML, and the PDF's page) is redacted where that leaves its markup as it is; a name still on it
+    (split by tags, in an id, in a stylesheet) refuses the brief: a name is never shown. A Markdown
+    brief is redacted whole, then read as a viewer shows it (its raw HTML too) and refused likewise."""
+    if not redact:
+        return text
+    if kind == "txt":
+        return redact.text(text)
+    from .redact import page_leak, redact_html
+
+    if kind == "md":
+        import markdown
+
+        text = redact.text(text)
+        where = page_leak(markdown.markdown(text, output_format="html"), redact)
+    else:
+        text = redact_html(text, redact)
+        where = page_leak(text, redact)
+    if where:
+        raise CounterbriefError(f"the brief would show a name a story protects ({where}); nothing was written", shown,
+                                fix="take the name out of the template (or what it joins into one) and run again")
+    return text
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ class Templates:
     archive_dir: Path
     builtin_dir: Path
     fonts_dir: Path
-    redact: Any = None   # the brief's redact.Redactor: applied to what the template itself writes
+    redact: Any   # the brief's redact.Redactor, for what the template itself writes (no default: never forgotten)
 
 
 def format_for(output: Path | None, fmt: str | None) -> str:

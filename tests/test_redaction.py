@@ -317,6 +317,16 @@ def test_themes_never_print_a_protected_name_from_the_vocabulary(archive):
     assert b"karim" not in index_files(archive).lower()
 
 
+def test_comments_are_looked_through_whether_closed_or_not_and_many_openings_are_read_in_one_pass():
+    r = Redactor.from_names([NAME])
+    assert r.text("a <!-- x --> K<!-- -->arim Haddad <!-- open") == "a <!-- x --> [redacted] <!-- open"
+    assert r.text("<!-- open Karim Haddad") == "<!-- open [redacted]"
+    # 250,000 openings with no end (a 1 MB story): each end is looked for once, so this returns;
+    # a pattern for comments scanned ahead from every opening (hours for this text).
+    text = "<!--" * 250_000 + " Karim Haddad"
+    assert r.text(text) == "<!--" * 250_000 + " [redacted]"
+
+
 def test_a_matching_name_does_not_touch_words_that_only_contain_it(archive):
     _write(archive, "teller", redact=["Ali"], body="A totalitarian rule.",
            quotes=[{"text": "They kill anyone who argues with them."}])

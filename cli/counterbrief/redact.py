@@ -48,9 +48,8 @@ REDACTED = "[redacted]"
 
 # Parts of a text read specially: markup (looked through in one view, read as text in the other),
 # character references and percent-encoding (decoded in both).
-_UNITS = re.compile(
-    r"(?P<comment><!--[\s\S]{0,100000}?-->)"
-    r"|(?P<tag><[A-Za-z/!?][^<>]{0,2000}>)"
+_UNITS = re.compile(   # comments are found by _units, with str.find: a pattern for them is quadratic on "<!--" * n
+    r"(?P<tag><[A-Za-z/!?][^<>]{0,2000}>)"
     r"|(?P<link>\]\([^()]{0,2000}\)|\]\[[^\[\]]{0,200}\])"
     r"|(?P<ref>&#[0-9]{1,12};?|&#[xX][0-9a-fA-F]{1,12};?|&[A-Za-z][A-Za-z0-9]{0,31};?)"
     r"|(?P<pct>(?:%[0-9A-Fa-f]{2})+)"
@@ -166,28 +165,43 @@ class _View:
         return stop
 
 
+def _units(text: str) -> Iterable[tuple[str, int, int, str]]:
+    """(kind, start, end, text) of each part of ``text`` read specially (``_UNITS``, and comments),
+    in order; linear in the text: each comment's end is looked for once, and a comment that has
+    none ends no later comment either."""
+    pos = 0
+    while True:
+        start = text.find("<!--", pos)
+        close = text.find("-->", start + 4) if start >= 0 else -1
+        stop = start if close >= 0 else len(text)
+        for m in _UNITS.finditer(text, pos, stop):
+            yield m.lastgroup, m.start(), m.end(), m.group()
+        if close < 0:
+            return
+        yield "comment", start, close + 3, text[start:close + 3]
+        pos = close + 3
+
+
 def _views(text: str) -> tuple[_View, _View]:
     """The text in compared form, twice: as written (markup read as text, so words inside tags and
     link targets count) and with markup taken out (so ``K<b>arim</b>`` reads ``Karim``)."""
     written, bare = _View(text), _View(text)
     pos = 0
-    for m in _UNITS.finditer(text):
-        if m.start() > pos:
-            piece = text[pos:m.start()].translate(_FOLD)
-            written.add(piece, pos, m.start(), True)
-            bare.add(piece, pos, m.start(), True)
-        kind = m.lastgroup
+    for kind, start, end, raw in _units(text):
+        if start > pos:
+            piece = text[pos:start].translate(_FOLD)
+            written.add(piece, pos, start, True)
+            bare.add(piece, pos, start, True)
         if kind in _MARKUP_KINDS:
-            written.add(m.group().translate(_FOLD), m.start(), m.end(), True)
-            bare.add(" " if kind in ("comment", "tag") and _block(m.group()) else "", m.start(), m.end(), False)
+            written.add(raw.translate(_FOLD), start, end, True)
+            bare.add(" " if kind in ("comment", "tag") and _block(raw) else "", start, end, False)
         else:
-            raw = m.group()
             decoded = html.unescape(raw) if kind == "ref" else _unpercent(raw)
             plain = decoded == raw
             piece = raw.translate(_FOLD) if plain else decoded.translate(_FOLD)
-            written.add(piece, m.start(), m.end(), plain)
-            bare.add(piece, m.start(), m.end(), plain)
-        pos = m.end()
+            written.add(piece, start, end, plain)
+            bare.add(piece, start, end, plain)
+        pos = end
     if pos < len(text):
         piece = text[pos:].translate(_FOLD)
         written.add(piece, pos, len(text), True)

@@ -8,6 +8,7 @@ but its own fonts. Every story here is synthetic.
 """
 from __future__ import annotations
 
+import base64
 import csv
 import http.server
 import io
@@ -550,7 +551,7 @@ class Recorder(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_pdf_fetches_nothing_but_its_own_fonts(make_archive, tmp_path):
+def test_a_pdf_or_an_own_template_s_html_page_fetches_nothing_but_its_own_fonts(make_archive, tmp_path):
     write_story(make_archive, "good")
     server = http.server.HTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -572,12 +573,13 @@ def test_a_pdf_fetches_nothing_but_its_own_fonts(make_archive, tmp_path):
             tag = tag.replace("FONTS", fonts.as_uri())
             (make_archive.root / "templates" / f"{name}.html.j2").write_text(
                 f"<html><head></head><body><h1>{{{{ title }}}}</h1>{tag}</body></html>")
-            out = tmp_path / f"{name}.pdf"
-            made = run(make_archive.root, "brief", "--theme", "regret", "--include-synthetic", "--template", name,
-                       "-o", str(out))
-            assert made.exit_code == 1, (name, made.output)
-            assert f"template '{name}' asks the PDF to fetch" in made.stderr, made.stderr
-            assert not out.exists()
+            for fmt in ("pdf", "html"):
+                out = tmp_path / f"{name}.{fmt}"
+                made = run(make_archive.root, "brief", "--theme", "regret", "--include-synthetic", "--template", name,
+                           "-o", str(out))
+                assert made.exit_code == 1, (name, made.output)
+                assert re.search(f"template '{name}' asks the brief to (fetch|attach a file)", made.stderr), made.stderr
+                assert not out.exists()
         assert Recorder.seen == []
     finally:
         server.shutdown()
@@ -590,7 +592,7 @@ def test_a_pdf_fetches_nothing_but_its_own_fonts(make_archive, tmp_path):
     assert "counterbrief-sans" in fonts_listed and "yes" in fonts_listed
 
 
-def test_the_fetcher_lets_through_only_font_files_and_data_uris(tmp_path):
+def test_the_fetcher_lets_through_only_font_files_and_data_uris_holding_a_picture_or_a_font(tmp_path):
     pytest.importorskip("weasyprint")
     from importlib.resources import files
 
@@ -602,7 +604,15 @@ def test_the_fetcher_lets_through_only_font_files_and_data_uris(tmp_path):
     font = fetch((fonts / "DejaVuSans.ttf").as_uri())
     data = font.read() if hasattr(font, "read") else (font.get("string") or font["file_obj"].read())
     assert data[:4] == b"\x00\x01\x00\x00"
-    fetch("data:text/plain,hello")
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+           "AAAABJRU5ErkJggg==")
+    fetch(png)
+    fetch(png.replace("image/png", "text/plain"))   # told by its bytes, not by the type it claims
+    fetch("data:font/ttf;base64," + base64.b64encode(data[:64]).decode())
+    for url in ("data:text/plain,hello", "data:,", "data:text/css,p{}", "data:image/svg+xml,<svg/>",
+                "data:image/png,<svg xmlns='http://www.w3.org/2000/svg'/>", "data:image/png;base64,!!"):
+        with pytest.raises(ValueError):
+            fetch(url)
     outside = tmp_path / "x.ttf"
     outside.write_bytes(b"x")
     for url in ("file:///etc/passwd", fonts.as_uri() + "/../../../../../../etc/passwd", outside.as_uri(),
@@ -610,7 +620,7 @@ def test_the_fetcher_lets_through_only_font_files_and_data_uris(tmp_path):
                 "file://otherhost" + str(fonts / "DejaVuSans.ttf")):
         with pytest.raises(ValueError):
             fetch(url)
-    assert len(refused) == 7
+    assert len(refused) == 13
 
 
 @pytest.mark.parametrize("spelling", ["Kar\x00im Haddad", "Kar\x1bim Had\x7fdad", "Karim\x85Haddad", "Ka\u202erim Haddad",

@@ -579,7 +579,7 @@ def _own_templates(root: Path, html_extra: str = "") -> None:
         '<style>li { color: brown }</style></head>'
         '<body><h1>{{ title }}</h1><p>Prepared with <b>Karim Haddad</b>.</p>'
         '<p title="Karim Haddad"><a href="https://example.org/karim-haddad">{{ "Kar" ~ "im Had" ~ "dad" }}</a></p>'
-        '<img alt="Karim Haddad" src="data:,"><!-- Karim Haddad --><svg><text><![CDATA[Karim Haddad]]></text></svg>' +
+        '<img alt="Karim Haddad" src="data:image/gif;base64,R0lGODlhAQABAAAAACwAAAAAAQABAAA="><!-- Karim Haddad --><svg><text><![CDATA[Karim Haddad]]></text></svg>' +
         cases + html_extra +
         '<ul>{% for m in messages %}<li>{{ m.text }}</li>{% endfor %}</ul></body></html>\n',
         encoding="utf-8")
@@ -620,7 +620,6 @@ REFUSED_PLACES = {   # where a page would show or carry the name and no redactio
     "a bookmark label": "<h2 style=\"bookmark-label: 'Karim Haddad'\">x</h2>",
     "written backwards in <bdo>": '<bdo dir="rtl">daddaH miraK</bdo>',
     "a right-to-left override written as a reference": "<p>&#x202E;daddaH miraK&#x202C;</p>",
-    "a script": "<script>var who = 'Karim Haddad';</script>",
     "attributes with no space between": '<img alt="x"title="Karim Haddad">',
 }
 
@@ -638,8 +637,106 @@ def test_a_page_that_would_still_carry_the_name_is_refused_in_one_line_and_nothi
     assert not out.exists()
 
 
-@pytest.mark.parametrize("trick", ["<bdo dir=\"rtl\">daddaH miraK</bdo>", "&#x202E;daddaH miraK&#x202C;"],
-                         ids=["bdo", "override as a reference"])
+def _data(kind: str, text: str) -> str:
+    import base64
+
+    return f"data:{kind};base64," + base64.b64encode(text.encode()).decode()
+
+
+_PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9aw"
+          "AAAABJRU5ErkJggg==")
+
+
+LAID_OUT_TRICKS = {   # where only the page as laid out shows the name: styles build, join, move or reverse it
+    "generated text before an element's own": '<style>.who::before { content: "Karim "; }</style><p class="who">Haddad</p>',
+    "attr() of a data attribute": '<style>.a::before { content: attr(data-first) " "; }</style>'
+                                  '<p class="a" data-first="Karim">Haddad</p>',
+    "string-set shown in a page margin": '<style>h2.t { string-set: t "Kar" content(text); } '
+                                         '@page { @bottom-left { content: string(t); } }</style><h2 class="t">im Haddad</h2>',
+    "two strings inside one word": '<style>p.by::after { content: "Kar" "im Haddad"; }</style><p class="by"></p>',
+    "quotes": '<style>q { quotes: "Kar" "."; }</style><q>im Haddad</q>',
+    "a bookmark label from two strings": "<h2 style=\"bookmark-label: 'Kar' 'im Haddad'\">x</h2>",
+    "a hidden letter inside a word": '<p>Kar<span hidden>x</span>im Haddad</p>',
+    "display: none inside a word": '<p>Kar<span style="display:none">x</span>im Haddad</p>',
+    "a class that hides inside a word": '<style>.h { display: none }</style><p>Kar<span class="h">x</span>im Haddad</p>',
+    "blocks made inline": '<div style="display:inline">Kar</div><div style="display:inline">im Haddad</div>',
+    "attr() behind a comment": '<style>p.x::after { content: attr(/**/class); }</style><p class="x karim-haddad"></p>',
+    "a counter style's symbols": '<style>@counter-style n { system: cyclic; symbols: K; suffix: "arim Haddad"; }'
+                                 ' ol { list-style: n inside; }</style><ol><li>.</li></ol>',
+    "flex row-reverse": '<div style="display:flex; flex-direction:row-reverse"><span>im Haddad</span><span>Kar</span></div>',
+    "a bidi override by class": '<style>.r { unicode-bidi: bidi-override; direction: rtl }</style>'
+                                '<p><span class="r">daddaH miraK</span></p>',
+}
+FETCH_TRICKS = {   # what a data: URI would carry past every reading: only pictures and fonts are fetched
+    "an SVG picture's text": '<img src="' + _data("image/svg+xml", '<svg xmlns="http://www.w3.org/2000/svg">'
+                                                  '<text y="20">Karim Haddad</text></svg>') + '">',
+    "an SVG claiming to be a PNG": '<img src="' + _data("image/png", '<svg xmlns="http://www.w3.org/2000/svg">'
+                                                        '<text y="20">Karim Haddad</text></svg>') + '">',
+    "a stylesheet": '<link rel="stylesheet" href="' + _data("text/css", 'p.by::after{content:"Karim Haddad"}')
+                    + '"><p class="by"></p>',
+    "an attached file": '<link rel="attachment" href="' + _data("text/plain", "Karim Haddad") + '">',
+    "an attached picture": f'<a rel="attachment" href="{_PIXEL}">notes</a>',
+}
+
+
+@pytest.mark.parametrize("fmt", ["html", "pdf"])
+@pytest.mark.parametrize("place", LAID_OUT_TRICKS.values(), ids=LAID_OUT_TRICKS.keys())
+def test_a_page_whose_styles_would_build_the_name_is_read_as_laid_out_and_refused(archive, tmp_path, fmt, place):
+    _own_templates(archive, html_extra=place)
+    out = tmp_path / f"brief.{fmt}"
+    result = _brief(archive, out)
+    assert result.exit_code == 1, result.output
+    assert "would show a name a story protects" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not leaks(result.output)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["html", "pdf"])
+@pytest.mark.parametrize("place", FETCH_TRICKS.values(), ids=FETCH_TRICKS.keys())
+def test_a_data_uri_that_is_not_a_picture_or_a_font_and_any_attachment_are_refused(archive, tmp_path, fmt, place):
+    _own_templates(archive, html_extra=place)
+    out = tmp_path / f"brief.{fmt}"
+    result = _brief(archive, out)
+    assert result.exit_code == 1, result.output
+    assert re.search("asks the brief to (fetch data:|attach a file)", result.stderr), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not leaks(result.output)
+    assert not out.exists()
+
+
+
+
+@pytest.mark.parametrize("fmt", ["html", "pdf"])
+def test_a_template_s_own_picture_and_generated_punctuation_still_make_a_brief(archive, tmp_path, fmt):
+    place = (f'<img alt="logo" src="{_PIXEL}"><style>.q::before {{ content: "\\201C"; }} '
+             '@page { @bottom-right { content: "page " counter(page); } }</style><p class="q">Karim said nothing.</p>')
+    _own_templates(archive, html_extra=place)
+    out = tmp_path / f"brief.{fmt}"
+    result = _brief(archive, out)
+    assert result.exit_code == 0, result.output
+    assert not leaks(read_back(out, tmp_path))
+
+
+CODE = {"a script": "<script>document.write('Kar' + 'im Haddad')</script>",
+        "an event handler": '<img alt="x" src="%s" onload="document.title=1">' % _PIXEL,
+        "a javascript: link": '<a href="javascript:alert(1)">x</a>',
+        "a frame": '<iframe srcdoc="&lt;p&gt;x"></iframe>',
+        "a refresh": '<meta http-equiv="refresh" content="0;url=https://example.org">'}
+
+
+@pytest.mark.parametrize("place", CODE.values(), ids=CODE.keys())
+def test_an_html_page_from_an_own_template_that_would_run_code_is_refused(archive, tmp_path, place):
+    _own_templates(archive, html_extra=place)
+    out = tmp_path / "brief.html"
+    result = _brief(archive, out)
+    assert result.exit_code == 1, result.output
+    assert "would run code when opened" in result.stderr and "own.html.j2" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("trick", ["<bdo dir=\"rtl\">daddaH miraK</bdo>", "&#x202E;daddaH miraK&#x202C;",
+                                   "Kar<span hidden>x</span>im Haddad", "Kar<i style=\"display:none\">x</i>im Haddad",
+                                   "<span style=\"unicode-bidi:bidi-override;direction:rtl\">daddaH miraK</span>"],
+                         ids=["bdo", "override as a reference", "hidden", "display none", "bidi-override"])
 def test_a_markdown_brief_is_read_as_a_viewer_shows_it_and_refused_when_the_name_would_show(archive, tmp_path, trick):
     (archive / "templates").mkdir()
     (archive / "templates" / "own.md.j2").write_text("# {{ title }}\n\nSigned: " + trick + "\n", encoding="utf-8")

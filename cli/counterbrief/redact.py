@@ -422,6 +422,8 @@ _BLOCKS = frozenset("address article aside blockquote body br caption dd details
                     "figure footer form h1 h2 h3 h4 h5 h6 head header hr html li main nav ol p pre section summary "
                     "table tbody td tfoot th thead title tr ul".split())
 _CSS_NEWLINE = re.compile(r"\r\n|\r|\f")
+_HIDING = re.compile(r"display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|font-size\s*:\s*0(?![.\d])", re.I)
+_CSS_COMMENT = re.compile(r"/\*(?:[^*]++|\*(?!/))*+(?:\*/|$)")
 _CSS_ATTR = re.compile(r"attr\(\s*+([A-Za-z_-][\w-]*+)", re.I)
 _CSS_ESCAPE = re.compile(r"\\(?:\n|([0-9a-fA-F]{1,6})[ \t\n]?|([\s\S]))")
 _CSS_TEXT = re.compile(r"""/\*(?:[^*]++|\*(?!/))*+(?:\*/|$)|"(?:[^"\\]++|\\[\s\S])*+"?|'(?:[^'\\]++|\\[\s\S])*+'?"""
@@ -495,13 +497,19 @@ def page_leak(page: str, r: Redactor) -> Optional[str]:
     stream: list[str] = []
     # A class names styles; it is shown only through CSS attr(class) (rare: then it is read too), so
     # a protected "Banner" does not refuse a page with class="banner".
-    shown_attributes = {m.lower() for m in _CSS_ATTR.findall(_CSS_ESCAPE.sub(_css_unescape, page))}
+    decoded = _CSS_COMMENT.sub("", _CSS_ESCAPE.sub(_css_unescape, page))
+    shown_attributes = {m.lower() for m in _CSS_ATTR.findall(decoded)}
+    # A browser reverses text under unicode-bidi: bidi-override (WeasyPrint does not): where a page
+    # uses it, every element's text is read backwards too, as <bdo>'s is.
+    overrides = "-override" in decoded.lower()
 
     def css(text: str) -> bool:
         parts = [_CSS_ESCAPE.sub(_css_unescape, m.group()) for m in _CSS_TEXT.finditer(_CSS_NEWLINE.sub("\n", text))]
         return any(map(r.finds, parts)) or r.finds(" ".join(parts))   # content: "Karim " "Haddad"
 
-    def walk(el) -> Optional[str]:
+    shown: list[str] = []   # the stream without hidden elements: "Kar<span hidden>x</span>im" shows "Karim"
+
+    def walk(el, hidden: bool) -> Optional[str]:
         tag = el.tag if isinstance(el.tag, str) else ""
         if not tag:   # a comment or processing instruction
             return "a comment" if r.finds(el.text or "") else None
@@ -516,24 +524,127 @@ def page_leak(page: str, r: Redactor) -> Optional[str]:
             return "a stylesheet" if css(el.text or "") else None
         if name == "script":
             return "a script" if r.finds(el.text or "") else None
-        if name == "bdo" and r.finds("".join(el.itertext())[::-1]):
+        if (name == "bdo" or overrides) and r.finds("".join(el.itertext())[::-1]):
             return "text written backwards"
+        hidden = hidden or any(str(k).rsplit("}", 1)[-1].lower() == "hidden" for k in el.attrib) or bool(
+            _HIDING.search(_CSS_ESCAPE.sub(_css_unescape, el.attrib.get("style", ""))))
+
+        def add(text: str) -> None:
+            stream.append(text)
+            if not hidden:
+                shown.append(text)
+
         if name in _BLOCKS:
-            stream.append("\n")
-        stream.append(el.text or "")
+            add("\n")
+        add(el.text or "")
         for child in el:
-            found = walk(child)
+            found = walk(child, hidden)
             if found:
                 return found
-            stream.append(child.tail or "")
+            add(child.tail or "")
         if name in _BLOCKS:
-            stream.append("\n")
+            add("\n")
         return None
 
-    found = walk(root)
+    found = walk(root, False)
     if found:
         return found
+    if r.finds(html.escape("".join(shown), quote=False)):
+        return "the page's text"
     return "the page's text" if r.finds(html.escape("".join(stream), quote=False)) else None
+
+
+_CODE_URL = re.compile(r"^\s*(?:javascript|vbscript)\s*:", re.I)
+
+
+def page_code(page: str) -> Optional[str]:
+    """What on a page would run code in a browser (a script, an event handler, a javascript: URL,
+    an embedded frame or object), or None. Such code could write anything, a protected name too,
+    where no check of the page can read it."""
+    import tinyhtml5
+
+    root = tinyhtml5.parse(page, namespace_html_elements=False)
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        name = el.tag.rsplit("}", 1)[-1].lower()
+        if name in ("script", "iframe", "frame", "object", "embed", "applet", "portal"):
+            return f"a <{name}>"
+        for key, value in el.attrib.items():
+            key = str(key).rsplit("}", 1)[-1].lower()
+            if key.startswith("on"):
+                return f"an {key} handler on a <{name}>"
+            if key in ("href", "src", "action", "formaction", "data", "xlink:href") and _CODE_URL.match(str(value)):
+                return f"a script address in a <{name}>"
+            if key == "http-equiv" and str(value).strip().lower() == "refresh":
+                return "a page refresh"
+    return None
+
+
+def layout_leak(document, r: Redactor) -> Optional[str]:
+    """Where a protected name is on the pages WeasyPrint laid out (a ``weasyprint.Document``), or None.
+
+    This reads what the reader gets rather than the markup: every line of every page as it is
+    drawn, its pieces in visual order with nothing put between them, so text that styles build
+    (generated ``content``, ``attr()``, counters, ``string-set`` in a page margin), join (blocks made
+    inline, a hidden letter inside a word), move (flex order, positioning) or reverse
+    (``bidi-override``) is read as shown; hidden, transparent and zero-size text is left out as a
+    reader never sees it. Also read: bookmarks, anchors (PDF destinations), link targets and the
+    document's metadata."""
+    if not r:
+        return None
+    meta = document.metadata
+    fields = [meta.title, meta.description, meta.generator, *(meta.authors or []), *(meta.keywords or []),
+              *(getattr(meta, "custom", None) or {}).keys(), *(getattr(meta, "custom", None) or {}).values()]
+    if any(isinstance(f, str) and r.finds(f) for f in fields):
+        return "the document's metadata"
+    for number, page in enumerate(document.pages, 1):
+        if any(r.finds(str(b[1])) for b in page.bookmarks):
+            return f"a bookmark on page {number}"
+        if any(r.finds(str(a)) for a in page.anchors):
+            return f"an anchor on page {number}"
+        for _, target, *_ in page.links:
+            if r.finds(str(target)):
+                return f"a link on page {number}"
+        forward, backward = _page_lines(page._page_box)
+        if r.finds(forward) or r.finds(backward):
+            return f"the text of page {number}"
+    return None
+
+
+def _page_lines(page_box) -> tuple[str, str]:
+    """A page's visible text as lines (pieces sorted by height, then joined left to right), and the
+    same with each line's pieces joined right to left, as a right-to-left line reads."""
+    pieces = []
+
+    def visit(box, backwards: bool) -> None:
+        style = box.style
+        if "override" in str(style["unicode_bidi"]):   # not inherited: it holds for the text inside
+            backwards = style["direction"] == "rtl"
+        if type(box).__name__ == "TextBox":
+            colour = style["color"]
+            if (box.text and style["visibility"] == "visible" and style["font_size"]
+                    and getattr(colour, "alpha", 1) != 0 and style["opacity"] != 0):
+                top = box.position_y
+                pieces.append((top + box.height / 2, top, top + box.height, box.position_x,
+                               box.text[::-1] if backwards else box.text))
+        for child in box.all_children():
+            visit(child, backwards)
+
+    visit(page_box, False)
+    pieces.sort()
+    lines: list[list[tuple[float, str]]] = []
+    bottom = None
+    for middle, top, end, x, text in pieces:
+        if bottom is None or middle > bottom:
+            lines.append([])
+            bottom = end
+        else:
+            bottom = max(bottom, end)
+        lines[-1].append((x, text))
+    forward = "\n".join("".join(t for _, t in sorted(line)) for line in lines)
+    backward = "\n".join("".join(t for _, t in sorted(line, reverse=True)) for line in lines)
+    return forward, backward
 
 
 def redactor(names: Iterable[str]) -> Redactor:

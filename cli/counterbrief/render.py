@@ -262,6 +262,16 @@ def template_location(template: str, fmt: str, archive_templates: Path, builtin:
     return path, name
 
 
+def is_builtin(template: str, fmt: str, archive_templates: Path, builtin: Path) -> bool:
+    """Whether the template a brief will use is one this package ships (reviewed with its code), not
+    one from the archive's templates/ or a --template file: those get the stricter page checks."""
+    path, name = template_location(template, fmt, archive_templates, builtin)
+    for folder in path:   # the loader's order: the first folder holding the name is used
+        if _inside(folder / name, folder):
+            return folder.resolve() == builtin.resolve()
+    return False
+
+
 def _inside(file: Path, folder: Path) -> bool:
     """A regular file inside ``folder`` once links are followed: a link out of templates/ is no template."""
     try:
@@ -301,7 +311,10 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
                 if size > limit:
                     raise TemplateLimit(f"its output is over {limit:,} characters")
                 pieces.append(piece)
-            text = _redacted("".join(pieces), EXTENSIONS[fmt], redact, shown)
+            text = "".join(pieces)
+            if EXTENSIONS[fmt] == "html" and not is_builtin(template, fmt, archive_templates, builtin):
+                _refuse_code(text, shown)
+            text = _redacted(text, EXTENSIONS[fmt], redact, shown)
         return clean_control(text)   # whatever the template itself wrote: no control character
     except jinja2.TemplateNotFound as e:
         raise CounterbriefError(f"template not found: {e.name}", name,
@@ -344,6 +357,16 @@ def _redacted(text: str, kind: str, redact, shown: str) -> str:
         raise CounterbriefError(f"the brief would show a name a story protects ({where}); nothing was written", shown,
                                 fix="take the name out of the template (or what it joins into one) and run again")
     return text
+
+
+def _refuse_code(page: str, shown: str) -> None:
+    """A brief is a document: a page a template wrote that would run code when opened is refused."""
+    from .redact import page_code
+
+    where = page_code(page)
+    if where:
+        raise CounterbriefError(f"the template's page would run code when opened ({where}); nothing was written",
+                                shown, fix="a brief runs no script: take it out of the template")
 
 
 @contextlib.contextmanager

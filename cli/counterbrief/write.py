@@ -58,8 +58,29 @@ def write_json(context: dict[str, Any], t: Templates) -> bytes:
     return (json_text(json.dumps(context, ensure_ascii=False, indent=2)) + "\n").encode("utf-8")
 
 
+# What a data: URI may hold, told by its bytes and not by the type it claims (WeasyPrint reads an
+# image of any type as SVG when it can): PNG, JPEG, GIF, WebP, and TrueType, OpenType and WOFF fonts.
+_PICTURE_OR_FONT = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"\x00\x01\x00\x00", b"OTTO",
+                    b"wOFF", b"wOF2")
+
+
+def _picture_or_font(url: str) -> bool:
+    import base64
+    import binascii
+    from urllib.parse import unquote_to_bytes
+
+    header, _, payload = url[5:].partition(",")
+    try:
+        data = (base64.b64decode(unquote_to_bytes(payload)) if header.lower().rstrip().endswith(";base64")
+                else unquote_to_bytes(payload))
+    except (binascii.Error, ValueError):
+        return False
+    return data.startswith(_PICTURE_OR_FONT) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
 def _local_fetcher(fonts_dir: Path, refused: list[str]):
-    """WeasyPrint's URL fetcher, limited to the package's own font files and data: URIs.
+    """WeasyPrint's URL fetcher, limited to the package's own font files and data: URIs that hold
+    a picture (PNG, JPEG, GIF, WebP) or a font.
 
     Nothing else is fetched, whatever the template or the archive holds: no remote image or
     stylesheet, no file: URL outside the fonts folder (``file:///etc/passwd`` as an image, a
@@ -73,8 +94,8 @@ def _local_fetcher(fonts_dir: Path, refused: list[str]):
         from urllib.request import url2pathname
 
         scheme = url.split(":", 1)[0].lower()
-        if scheme == "data":
-            return True
+        if scheme == "data":   # a picture or a font; not a stylesheet, an SVG's text or a file to attach
+            return _picture_or_font(url)
         if scheme != "file":
             return False
         parts = urlsplit(url)
@@ -106,15 +127,18 @@ def _local_fetcher(fonts_dir: Path, refused: list[str]):
     return fetch
 
 
-def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
+def _laid_out(html: str, t: Templates):
+    """The page laid out by WeasyPrint (a Document), with the brief's fonts and nothing fetched but
+    them; refused if it would show a protected name as laid out (redact.layout_leak) or fetch anything else."""
     import warnings
+
+    from .redact import layout_leak
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from weasyprint import CSS, HTML
         from weasyprint.text.fonts import FontConfiguration
 
-    html = render(context, t.name, "pdf", t.archive_dir, t.builtin_dir, t.redact)
     fonts = FontConfiguration()
     regular = (t.fonts_dir / "DejaVuSans.ttf").as_uri()
     bold = (t.fonts_dir / "DejaVuSans-Bold.ttf").as_uri()
@@ -125,13 +149,37 @@ def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
         @font-face {{ font-family: "counterbrief sans"; src: url("{bold}"); font-weight: bold; }}
         body, blockquote, h1, h2, h3 {{ font-family: "counterbrief sans"; }}
     """, font_config=fonts, url_fetcher=fetcher)
-    document = HTML(string=html, base_url=str(t.fonts_dir), url_fetcher=fetcher)
     # Tagged PDF (PDF/UA-1): headings, lists and reading order survive for screen readers.
-    data = document.write_pdf(stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1") or b""
+    document = HTML(string=html, base_url=str(t.fonts_dir), url_fetcher=fetcher).render(
+        stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1")
     if refused:
-        raise CounterbriefError(f"template '{t.name}' asks the PDF to fetch {refused[0][:120]}",
-                                fix="a PDF fetches nothing but its own fonts: remove that URL from the template")
-    return data
+        raise CounterbriefError(f"template '{t.name}' asks the brief to fetch {refused[0][:120]}",
+                                fix="a brief fetches nothing but its own fonts and embedded pictures: remove that URL")
+    if document.metadata.attachments or any(link[0] == "attachment" for page in document.pages for link in page.links):
+        raise CounterbriefError(f"template '{t.name}' asks the brief to attach a file",
+                                fix="a brief attaches nothing: remove the attachment link from the template")
+    where = layout_leak(document, t.redact)
+    if where:
+        raise CounterbriefError(f"the brief would show a name a story protects ({where}, as laid out); "
+                                "nothing was written", t.name,
+                                fix="take the name out of the template (or what its styles build into one) and run again")
+    return document
+
+
+def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
+    html = render(context, t.name, "pdf", t.archive_dir, t.builtin_dir, t.redact)
+    return _laid_out(html, t).write_pdf(pdf_variant="pdf/ua-1") or b""
+
+
+def write_html(context: dict[str, Any], t: Templates) -> bytes:
+    """An HTML brief. A page from a template this package does not ship is also laid out as a
+    browser would (by WeasyPrint) and read as laid out, so styles cannot rebuild a protected name."""
+    from .render import is_builtin
+
+    html = render(context, t.name, "html", t.archive_dir, t.builtin_dir, t.redact)
+    if not is_builtin(t.name, "html", t.archive_dir, t.builtin_dir):
+        _laid_out(html, t)
+    return html.encode("utf-8")
 
 
 def write_docx(context: dict[str, Any], t: Templates) -> bytes:
@@ -340,7 +388,7 @@ def _read_child(fd: int, pid: int) -> tuple[bytes, bool]:
 
 WRITERS: dict[str, Callable[[dict[str, Any], Templates], bytes]] = {
     fmt: bounded(writer) for fmt, writer in {
-        "md": _text("md"), "html": _text("html"), "txt": _text("txt"), "json": write_json,
+        "md": _text("md"), "html": write_html, "txt": _text("txt"), "json": write_json,
         "pdf": write_pdf, "docx": write_docx}.items()
 }
 

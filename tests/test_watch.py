@@ -365,3 +365,59 @@ def test_an_edit_that_comes_before_the_last_updates_tables_are_written_takes_ove
         FileLock(str(server.index.home / "lock"), timeout=1).acquire()   # released
         after = Index(archive).fresh()
         assert (after.indexed, after.removed, after.rebuilt) == (0, 0, False)
+
+
+def test_a_command_that_comes_while_the_watcher_writes_the_tables_waits_for_one_step_not_all_and_nothing_is_lost(
+        make_archive):
+    """Between commands the watcher writes an update's tables a step at a time (manifest.bin, then
+    stat.bin) and stops between them when a command comes: at 100,000 stories in one file each, the
+    whole of it made the search right after an edit wait 5x. An edit then takes over from what is
+    left; the tables are written again after it, and nothing is lost."""
+    from filelock import FileLock
+
+    from counterbrief.index import Index
+    from counterbrief.load import scan_archive
+    from counterbrief.state import current_folder, stat_signature
+
+    with in_process_watcher(make_archive) as (archive, server):
+        server.finish()
+        folder = current_folder(server.index.home)
+        written, manifest_written = stat_signature(folder), (folder / "manifest.bin").stat().st_mtime_ns
+        make_archive.story("two", body="Camels at dusk.")
+        assert server.bring_up_to_date().total >= 0
+        time.sleep(0.01)
+        assert server.index.finish(step=True) is True            # one step: manifest.bin
+        assert (folder / "manifest.bin").stat().st_mtime_ns != manifest_written
+        assert stat_signature(folder) == written                 # stat.bin still the one before
+        make_archive.story("three", body="Camels at dawn.")
+        (make_archive.root / "stories" / "one.md").unlink()
+        assert server.bring_up_to_date().total >= 0             # takes over from what was left
+        assert warm_camels(server, archive) == ["three", "two"]
+        a, b = socket.socketpair()                              # no command waiting: all of it is written
+        with a, b:
+            for _ in range(3):   # (it stops for the file events of the edits too, until they are drained)
+                server.changes.drain()
+                server.finish_between(a)
+        assert server.index._finish is None and stat_signature(folder) != written
+        assert server.index._manifest[2].stat == dict(scan_archive(archive))
+        FileLock(str(server.index.home / "lock"), timeout=1).acquire()   # released
+        after = Index(archive).fresh()
+        assert (after.indexed, after.removed, after.rebuilt) == (0, 0, False)
+
+
+def test_the_watcher_stops_writing_the_tables_between_two_steps_when_a_command_is_waiting(make_archive):
+    with in_process_watcher(make_archive) as (archive, server):
+        server.finish()
+        make_archive.story("two", body="Camels at dusk.")
+        assert server.bring_up_to_date().total >= 0
+        a, b = socket.socketpair()
+        with a, b:
+            b.send(b"x")                                          # a command knocks
+            server.finish_between(a)
+            assert server.index._finish is not None and len(server.index._finish.steps) == 1
+            a.recv(1)
+            for _ in range(3):
+                server.changes.drain()
+                server.finish_between(a)
+        assert server.index._finish is None
+        assert warm_camels(server, archive) == ["one", "two"]

@@ -590,9 +590,12 @@ class Index:
             return self._rebuild(scan, progress)
         manifest.synced = getattr(scan, "token", None)   # its table is now this scan's
 
+        # The tables, as steps: the watcher writes them one at a time between commands (finish(step=True)).
+        steps = [lambda: manifest.write_tables(folder), lambda: write_stat(folder, manifest.stat, scan)]
+
         def finish() -> None:
-            manifest.write_tables(folder)
-            write_stat(folder, manifest.stat, scan)
+            while steps:
+                steps.pop(0)()
             signature = stat_signature(folder)
             self._manifest = (folder, signature, manifest)
             self._table = _StatTable(folder, signature, dict(manifest.stat))   # what was just written
@@ -609,6 +612,7 @@ class Index:
                 finally:
                     lock.release()
 
+            finish_and_release.steps, finish_and_release.lock = steps, lock   # type: ignore[attr-defined]
             self._finish = finish_and_release
             self._pending = (lock, folder, manifest, finish_and_release)
         else:
@@ -616,11 +620,29 @@ class Index:
             finish()
         return report
 
-    def finish(self) -> None:
-        """Write what an update deferred (``defer_tables``) and let other writers in."""
-        pending, self._finish = self._finish, None
-        if pending is not None:
-            pending()
+    def finish(self, step: bool = False) -> bool:
+        """Write what an update deferred (``defer_tables``) and let other writers in.
+
+        With ``step``, write only its next table while more than one is left, and return True: the
+        watcher answers a command that comes in between, and an update it makes takes over from
+        what is left (``_carry``: nobody else writes while the lock is held, and tables written
+        early are written again after it). False once all is written and the lock released."""
+        pending = self._finish
+        if pending is None:
+            return False
+        steps = getattr(pending, "steps", ())
+        if step and len(steps) > 1:
+            try:
+                steps.pop(0)()
+            except BaseException:
+                steps.clear()   # nothing more written: the lock released, as a failed finish() does
+                self._finish = self._pending = None
+                pending.lock.release()
+                raise
+            return True
+        self._finish = None
+        pending()
+        return False
 
     def _carry(self) -> Optional[tuple]:
         """An update that comes while the tables of the last one are still to be written (the

@@ -271,6 +271,23 @@ class Server:
             except Exception:  # noqa: BLE001 - not written: the next command (any process) updates again
                 self.changes.lost()
 
+    def finish_between(self, sock) -> None:
+        """Write those tables a step at a time, and stop between two steps when a command or a
+        change comes in: it is not made to wait for the rest (an update it makes takes over)."""
+        import select
+
+        while self.index is not None and self.index._finish is not None:
+            try:
+                more = self.index.finish(step=True)
+            except Exception:  # noqa: BLE001 - as in finish()
+                self.changes.lost()
+                more = False
+            if not more:
+                self._pending_since = None
+                return
+            if select.select([sock, self.changes.wake_r], [], [], 0)[0]:
+                return
+
     def _full_scan(self) -> None:
         from .load import scan_archive
 
@@ -463,7 +480,7 @@ class Server:
                         if self.changes.pending():
                             self.update_early()
                     else:
-                        self.finish()
+                        self.finish_between(sock)
                     continue
                 try:
                     conn, _ = sock.accept()
@@ -476,7 +493,7 @@ class Server:
                 if self.index is not None and self.index._finish is not None:
                     self._pending_since = self._pending_since or time.monotonic()
                     if time.monotonic() - self._pending_since > 1.0:
-                        self.finish()
+                        self.finish_between(sock)
                 if not going_on:
                     break
         finally:

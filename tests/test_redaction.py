@@ -579,7 +579,7 @@ def _own_templates(root: Path, html_extra: str = "") -> None:
         '<style>li { color: brown }</style></head>'
         '<body><h1>{{ title }}</h1><p>Prepared with <b>Karim Haddad</b>.</p>'
         '<p title="Karim Haddad"><a href="https://example.org/karim-haddad">{{ "Kar" ~ "im Had" ~ "dad" }}</a></p>'
-        '<img alt="Karim Haddad" src="data:image/gif;base64,R0lGODlhAQABAAAAACwAAAAAAQABAAA="><!-- Karim Haddad --><svg><text><![CDATA[Karim Haddad]]></text></svg>' +
+        '<img alt="Karim Haddad" src="data:image/gif;base64,R0lGODlhAQABAAAAACwAAAAAAQABAAA="><!-- Karim Haddad -->' +
         cases + html_extra +
         '<ul>{% for m in messages %}<li>{{ m.text }}</li>{% endfor %}</ul></body></html>\n',
         encoding="utf-8")
@@ -664,6 +664,10 @@ LAID_OUT_TRICKS = {   # where only the page as laid out shows the name: styles b
     "a counter style's symbols": '<style>@counter-style n { system: cyclic; symbols: K; suffix: "arim Haddad"; }'
                                  ' ol { list-style: n inside; }</style><ol><li>.</li></ol>',
     "flex row-reverse": '<div style="display:flex; flex-direction:row-reverse"><span>im Haddad</span><span>Kar</span></div>',
+    "a faint letter before a split word": '<p><span style="color:rgba(0,0,0,.004)">x</span>Kar<b>im Haddad</b></p>',
+    "a tiny letter before a split word": '<p><span style="font-size:0.01px">x</span>Kar<b>im Haddad</b></p>',
+    "transparent text (the PDF's text layer)": '<style>.f::before { content: "Kar"; color: transparent }</style>'
+                                                '<span class="f">im Haddad</span>',
     "a bidi override by class": '<style>.r { unicode-bidi: bidi-override; direction: rtl }</style>'
                                 '<p><span class="r">daddaH miraK</span></p>',
 }
@@ -698,7 +702,7 @@ def test_a_data_uri_that_is_not_a_picture_or_a_font_and_any_attachment_are_refus
     out = tmp_path / f"brief.{fmt}"
     result = _brief(archive, out)
     assert result.exit_code == 1, result.output
-    assert re.search("asks the brief to (fetch data:|attach a file)", result.stderr), result.stderr
+    assert re.search("asks the brief to (fetch data:|attach a file)|which no check can read", result.stderr), result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not leaks(result.output)
     assert not out.exists()
 
@@ -716,21 +720,103 @@ def test_a_template_s_own_picture_and_generated_punctuation_still_make_a_brief(a
     assert not leaks(read_back(out, tmp_path))
 
 
-CODE = {"a script": "<script>document.write('Kar' + 'im Haddad')</script>",
-        "an event handler": '<img alt="x" src="%s" onload="document.title=1">' % _PIXEL,
-        "a javascript: link": '<a href="javascript:alert(1)">x</a>',
-        "a frame": '<iframe srcdoc="&lt;p&gt;x"></iframe>',
-        "a refresh": '<meta http-equiv="refresh" content="0;url=https://example.org">'}
+_SVG = '<svg xmlns="http://www.w3.org/2000/svg" width="200" height="30">{}</svg>'
+UNCHECKED = {   # what a browser would show or do beyond what the checks read: refused in an own template's page
+    "a script": "<script>document.write('Kar' + 'im Haddad')</script>",
+    "an event handler": '<img alt="x" src="%s" onload="document.title=1">' % _PIXEL,
+    "a javascript: link": '<a href="javascript:alert(1)">x</a>',
+    "a javascript: link with a tab inside": '<a href="java&#9;script:alert(1)">x</a>',
+    "a javascript: link behind a control character": '<a href="&#1;javascript:alert(1)">x</a>',
+    "SVG animation of a link": _SVG.format('<a><animate attributeName="href" values="javascript:alert(1)"/>'
+                                           '<rect width="9" height="9"/></a>'),
+    "a frame": '<iframe srcdoc="&lt;p&gt;x"></iframe>',
+    "a refresh": '<meta http-equiv="refresh" content="0;url=https://example.org">',
+    "a <base>": '<base href="https://example.org/">',
+    "text an SVG places": _SVG.format('<text x="33" y="20">im Haddad</text><text x="5" y="20">Kar</text>'),
+    "a font of its own": '<style>@font-face { font-family: x; src: url(data:font/ttf;base64,AAEAAA==) }</style>',
+    "styles for the screen": '<style>@media screen { .s::before { content: "Kar" } }</style><p class="s">im Haddad</p>',
+    "a shadow tree": '<span><template shadowrootmode="open"><slot name="b"></slot><slot name="a"></slot></template>'
+                     '<span slot="a">im Haddad</span><span slot="b">Kar</span></span>',
+    "a stylesheet link for the screen": '<link rel="stylesheet" media="screen" href="https://example.org/n.css">',
+    "a picture source": '<picture><source srcset="https://example.org/x.png"><img alt="x" src="%s"></picture>' % _PIXEL,
+    "a CSS import": '<style>@import "https://example.org/n.css";</style>',
+    "a CSS background": '<p style="background: url(https://example.org/x.png)">x</p>',
+}
 
 
-@pytest.mark.parametrize("place", CODE.values(), ids=CODE.keys())
-def test_an_html_page_from_an_own_template_that_would_run_code_is_refused(archive, tmp_path, place):
+@pytest.mark.parametrize("fmt", ["html", "pdf"])
+@pytest.mark.parametrize("place", UNCHECKED.values(), ids=UNCHECKED.keys())
+def test_an_own_template_s_page_that_would_show_or_do_more_than_the_checks_read_is_refused(archive, tmp_path, fmt,
+                                                                                            place):
     _own_templates(archive, html_extra=place)
-    out = tmp_path / "brief.html"
+    out = tmp_path / f"brief.{fmt}"
     result = _brief(archive, out)
     assert result.exit_code == 1, result.output
-    assert "would run code when opened" in result.stderr and "own.html.j2" in result.stderr, result.stderr
+    assert "which no check can read as a reader will see it" in result.stderr and "own.html.j2" in result.stderr, \
+        result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_css_that_weasyprint_does_not_read_refuses_an_own_template_s_html_page(archive, tmp_path):
+    """A browser would paint it (text filled in another colour); the check, which reads the page
+    as WeasyPrint lays it out, cannot: the HTML brief is refused, the PDF (WeasyPrint's) is not."""
+    _own_templates(archive, html_extra='<style>.f::before { content: "x"; -webkit-text-fill-color: #000 }</style>'
+                                       '<p class="f">y</p>')
+    out = tmp_path / "brief.html"
+    result = _brief(archive, out)
+    assert result.exit_code == 1 and "CSS the check cannot read" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+    assert _brief(archive, tmp_path / "brief.pdf").exit_code == 0
+
+
+@pytest.mark.parametrize("fmt", ["html", "pdf"])
+def test_text_a_transform_moves_refuses_the_page_while_names_are_protected(archive, tmp_path, fmt):
+    _own_templates(archive, html_extra='<p><span style="display:inline-block; transform: translate(0, 20px)">Kar'
+                                       '</span></p><p style="margin-left: 2em">im Haddad</p>')
+    out = tmp_path / f"brief.{fmt}"
+    result = _brief(archive, out)
+    assert result.exit_code == 1 and "moves text with a CSS transform" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["html", "pdf"])
+@pytest.mark.parametrize("place", [
+    '<p><a href="https://example.org/">Haddad</a> family members later met Karim.</p>',
+    '<p><b>Haddad</b>, Karim said, was a common name.</p>',
+    '<div style="display:flex"><p style="width:40%">They paid</p><p style="width:40%">literacy teachers</p></div>'
+    '<p>Karim <i>and</i> Haddad are two words here, apart.</p>'.replace("Karim <i>and</i> Haddad", "Karim, and not Haddad"),
+], ids=["a link at the start of a line", "bold at the start of a line", "columns and words apart"])
+def test_the_laid_out_reading_does_not_refuse_a_page_whose_words_only_sit_near_each_other(archive, tmp_path, fmt,
+                                                                                          place):
+    _own_templates(archive, html_extra=place)
+    out = tmp_path / f"brief.{fmt}"
+    result = _brief(archive, out)
+    assert result.exit_code == 0, result.output
+    assert "Haddad" in " ".join(read_back(out, tmp_path).split())
+
+
+def test_an_arabic_line_is_read_right_to_left_and_words_that_only_sit_near_each_other_pass(archive, tmp_path):
+    _write(archive, "protector-ar", redact=["كريم حداد"])
+    (archive / "templates").mkdir()
+    (archive / "templates" / "own.html.j2").write_text(
+        '<!DOCTYPE html><html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>{{ title }}</title></head><body>'
+        '<p dir="rtl"><a href="https://example.org/">حداد</a> وأسرته التقوا لاحقاً كريم.</p>'
+        '<ul>{% for m in messages %}<li>{{ m.text }}</li>{% endfor %}</ul></body></html>', encoding="utf-8")
+    assert _brief(archive, tmp_path / "ok.pdf").exit_code == 0
+    (archive / "templates" / "own.html.j2").write_text(
+        '<!DOCTYPE html><html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>{{ title }}</title></head><body>'
+        '<p dir="rtl">قال <span>كر</span><b>يم حداد</b> ذلك.</p></body></html>', encoding="utf-8")
+    result = _brief(archive, tmp_path / "no.pdf")
+    assert result.exit_code == 1 and "would show a name a story protects" in result.stderr, result.output
+
+
+def test_a_page_that_cannot_be_laid_out_is_one_line_not_an_internal_error(archive, tmp_path):
+    _own_templates(archive, html_extra='<p style="font-size: 1e30px">x</p>')
+    result = _brief(archive, tmp_path / "brief.pdf")
+    if result.exit_code == 0:   # a WeasyPrint that copes with it: nothing to report
+        return
+    assert "internal error" not in result.output and "Traceback" not in result.output, result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 @pytest.mark.parametrize("trick", ["<bdo dir=\"rtl\">daddaH miraK</bdo>", "&#x202E;daddaH miraK&#x202C;",
@@ -821,3 +907,16 @@ def test_property_a_disguised_name_anywhere_in_a_page_is_redacted_or_found_and_t
         assert leak is None and REDACTED in out and (first + last) not in letters(out), (piece, out)
     else:
         assert leak is not None, (piece, out)
+
+
+@pytest.mark.parametrize("fmt", ["html", "pdf"])
+def test_a_copy_of_the_built_in_template_passes_every_check_an_own_template_gets(archive, tmp_path, fmt):
+    """Curators start their own template from the built-in one: the copy, read as laid out and
+    checked for what a browser would do beyond that, still makes the brief."""
+    (archive / "templates").mkdir()
+    shutil.copy(REPO / "templates" / "brief.html.j2", archive / "templates" / "own.html.j2")
+    out = tmp_path / f"brief.{fmt}"
+    result = _brief(archive, out)
+    assert result.exit_code == 0, result.output
+    seen = " ".join(read_back(out, tmp_path).split())
+    assert "They kill dissenters" in seen and not leaks(seen)

@@ -554,48 +554,102 @@ def page_leak(page: str, r: Redactor) -> Optional[str]:
     return "the page's text" if r.finds(html.escape("".join(stream), quote=False)) else None
 
 
-_CODE_URL = re.compile(r"^\s*(?:javascript|vbscript)\s*:", re.I)
+_CODE_ELEMENTS = {"script", "iframe", "frame", "frameset", "object", "embed", "applet", "portal", "base", "template",
+                  "foreignobject", "animate", "set", "animatemotion", "animatetransform", "use"}
+_URL_ATTRIBUTES = {"src", "srcset", "poster", "background", "data", "action", "formaction", "ping", "manifest",
+                   "codebase", "imagesrcset"}
+_CODE_SCHEME = re.compile(r"^(?:javascript|vbscript|livescript)\s*:", re.I)
+_URL_NOISE = re.compile(r"[\t\n\r]|^[\x00-\x20]+|[\x00-\x20]+$")   # what a browser drops from a URL
+_CSS_FETCH = re.compile(r"@import|@font-face|@namespace|\b(?:url|image-set|image|src)\(\s*(?!['\"]?\s*(?:data:|#))", re.I)
+_CSS_CONDITION = re.compile(r"@(?:media|supports|container|document|-moz-document|scope)\b\s*([^{;]*)", re.I)
+_SVG_TEXT = {"text", "tspan", "textpath"}
 
 
-def page_code(page: str) -> Optional[str]:
-    """What on a page would run code in a browser (a script, an event handler, a javascript: URL,
-    an embedded frame or object), or None. Such code could write anything, a protected name too,
-    where no check of the page can read it."""
+def _print_only(media: str) -> bool:
+    return media.strip().lower() in ("", "all", "print")
+
+
+def page_unchecked(page: str) -> Optional[str]:
+    """What on a page from a template the package does not ship would show or do in a browser
+    more than the checks read (they read the page as WeasyPrint lays it out), or None.
+
+    Refused: code (a script, an event handler, a ``javascript:`` address however spelled, a frame,
+    an object, SVG animation, a ``<base>``, a refresh), anything fetched when the page is opened (a
+    ``src``, ``srcset``, ``<link>``, ``ping``, CSS ``url()``, ``@import``, ``@font-face``: only
+    ``data:`` addresses and ``#`` fragments; a link one clicks, ``<a href>``, is fine), a shadow
+    tree (``<template>``), text an SVG places by coordinates, and styles for another medium than
+    print (``@media screen``, ``@supports``: WeasyPrint lays out for print, a browser for the screen).
+    Such things could write, fetch or place a protected name where no check of the page reads it."""
     import tinyhtml5
 
     root = tinyhtml5.parse(page, namespace_html_elements=False)
+    in_svg = set()
     for el in root.iter():
         if not isinstance(el.tag, str):
             continue
         name = el.tag.rsplit("}", 1)[-1].lower()
-        if name in ("script", "iframe", "frame", "object", "embed", "applet", "portal"):
+        if name in _CODE_ELEMENTS:
             return f"a <{name}>"
+        if name == "svg":
+            in_svg.update(id(d) for d in el.iter())
+        if name in _SVG_TEXT and id(el) in in_svg:
+            return "text placed by an SVG (write it as the page's text)"
+        if name == "link":
+            return "a <link> (a page fetches nothing when opened: put its styles in a <style>)"
         for key, value in el.attrib.items():
             key = str(key).rsplit("}", 1)[-1].lower()
+            value = str(value)
+            url = _URL_NOISE.sub("", value)
             if key.startswith("on"):
                 return f"an {key} handler on a <{name}>"
-            if key in ("href", "src", "action", "formaction", "data", "xlink:href") and _CODE_URL.match(str(value)):
+            if _CODE_SCHEME.match(url) or (key in ("href", "xlink:href") and _CODE_SCHEME.match(url.replace(" ", ""))):
                 return f"a script address in a <{name}>"
-            if key == "http-equiv" and str(value).strip().lower() == "refresh":
-                return "a page refresh"
+            if key == "http-equiv":
+                return f"a <meta http-equiv=\"{value[:40]}\">"
+            if key in _URL_ATTRIBUTES and not url.lower().startswith(("data:", "#")) and url:
+                return f"the {key} of a <{name}>, fetched when the page is opened"
+            if key in ("href", "xlink:href") and name != "a" and not url.lower().startswith(("data:", "#")):
+                return f"the {key} of a <{name}>, fetched when the page is opened"
+            if key == "media" and not _print_only(value):
+                return f"styles for media \"{value[:40]}\""
+        css = None
+        if name == "style":
+            css = el.text or ""
+        elif "style" in el.attrib:
+            css = str(el.attrib["style"])
+        if css:
+            css = _CSS_COMMENT.sub("", _CSS_ESCAPE.sub(_css_unescape, _CSS_NEWLINE.sub("\n", css)))
+            m = _CSS_FETCH.search(css)
+            if m:
+                return f"a stylesheet's {m.group().strip()[:20]}, fetched when the page is opened"
+            for m in _CSS_CONDITION.finditer(css):
+                if not (m.group().lower().startswith("@media") and _print_only(m.group(1))):
+                    return f"styles for {m.group().strip()[:40]}"
     return None
+
+
+TRANSFORMED = "text a CSS transform moves"   # layout_leak's answer when it cannot tell where text lands
 
 
 def layout_leak(document, r: Redactor) -> Optional[str]:
     """Where a protected name is on the pages WeasyPrint laid out (a ``weasyprint.Document``), or None.
 
     This reads what the reader gets rather than the markup: every line of every page as it is
-    drawn, its pieces in visual order with nothing put between them, so text that styles build
-    (generated ``content``, ``attr()``, counters, ``string-set`` in a page margin), join (blocks made
-    inline, a hidden letter inside a word), move (flex order, positioning) or reverse
-    (``bidi-override``) is read as shown; hidden, transparent and zero-size text is left out as a
-    reader never sees it. Also read: bookmarks, anchors (PDF destinations), link targets and the
-    document's metadata."""
+    drawn, its pieces in visual order, with nothing between two pieces that touch and a space
+    between two that do not. So text that styles build (generated ``content``, ``attr()``,
+    counters, ``string-set`` in a page margin), join (blocks made inline, a hidden letter inside a
+    word), move (flex order, positioning) or reverse is read as shown. Read twice: with all the
+    text drawn (the PDF's text layer, transparent text too: a reader copies or searches it) and
+    with only the text a reader can see (faint, tiny or transparent pieces left out, so the
+    letters around one join). Also read: bookmarks, anchors (PDF destinations), link targets and
+    the document's metadata. Text moved by a CSS ``transform`` refuses the page: where it lands
+    is not where the layout puts it."""
     if not r:
         return None
     meta = document.metadata
+    custom = getattr(meta, "custom", None) or {}
     fields = [meta.title, meta.description, meta.generator, *(meta.authors or []), *(meta.keywords or []),
-              *(getattr(meta, "custom", None) or {}).keys(), *(getattr(meta, "custom", None) or {}).values()]
+              *custom.keys(), *custom.values()]
     if any(isinstance(f, str) and r.finds(f) for f in fields):
         return "the document's metadata"
     for number, page in enumerate(document.pages, 1):
@@ -606,45 +660,70 @@ def layout_leak(document, r: Redactor) -> Optional[str]:
         for _, target, *_ in page.links:
             if r.finds(str(target)):
                 return f"a link on page {number}"
-        forward, backward = _page_lines(page._page_box)
-        if r.finds(forward) or r.finds(backward):
-            return f"the text of page {number}"
+        pieces = _pieces(page._page_box)
+        if pieces is None:
+            return TRANSFORMED
+        for reading in (pieces, [p for p in pieces if p[-1]]):
+            if r.finds(_laid_out_lines(reading)):
+                return f"the text of page {number}"
     return None
 
 
-def _page_lines(page_box) -> tuple[str, str]:
-    """A page's visible text as lines (pieces sorted by height, then joined left to right), and the
-    same with each line's pieces joined right to left, as a right-to-left line reads."""
-    pieces = []
+def _pieces(page_box) -> Optional[list]:
+    """Each piece of text a page draws: (middle, top, bottom, left, right, font size, right to
+    left, text, seen), ``seen`` False for text a reader cannot see; None if a transform moves text."""
+    pieces: list = []
 
-    def visit(box, backwards: bool) -> None:
+    def visit(box, moved: bool) -> bool:
         style = box.style
-        if "override" in str(style["unicode_bidi"]):   # not inherited: it holds for the text inside
-            backwards = style["direction"] == "rtl"
+        moved = moved or bool(style["transform"])
         if type(box).__name__ == "TextBox":
-            colour = style["color"]
-            if (box.text and style["visibility"] == "visible" and style["font_size"]
-                    and getattr(colour, "alpha", 1) != 0 and style["opacity"] != 0):
-                top = box.position_y
-                pieces.append((top + box.height / 2, top, top + box.height, box.position_x,
-                               box.text[::-1] if backwards else box.text))
-        for child in box.all_children():
-            visit(child, backwards)
+            if not box.text or style["visibility"] != "visible":
+                return True
+            if moved:
+                return False
+            size = style["font_size"] or 0
+            alpha = getattr(style["color"], "alpha", 1)
+            seen = size >= 3 and alpha >= 0.2 and style["opacity"] >= 0.2
+            top, left = box.position_y, box.position_x
+            pieces.append((top + box.height / 2, top, top + box.height, left, left + box.width, size,
+                           style["direction"] == "rtl", box.text, seen))
+            return True
+        return all(visit(child, moved) for child in box.all_children())
 
-    visit(page_box, False)
-    pieces.sort()
-    lines: list[list[tuple[float, str]]] = []
+    return pieces if visit(page_box, False) else None
+
+
+def _laid_out_lines(pieces: list) -> str:
+    """The pieces as lines of text: grouped by height, ordered left to right (right to left for a
+    right-to-left line; both ways for a line of both), touching pieces joined with nothing."""
+    rows: list[list] = []
     bottom = None
-    for middle, top, end, x, text in pieces:
+    for piece in sorted(pieces):
+        middle, top, end = piece[0], piece[1], piece[2]
         if bottom is None or middle > bottom:
-            lines.append([])
+            rows.append([])
             bottom = end
         else:
             bottom = max(bottom, end)
-        lines[-1].append((x, text))
-    forward = "\n".join("".join(t for _, t in sorted(line)) for line in lines)
-    backward = "\n".join("".join(t for _, t in sorted(line, reverse=True)) for line in lines)
-    return forward, backward
+        rows[-1].append(piece)
+    out = []
+    for row in rows:
+        row.sort(key=lambda p: p[3])
+        joined = [row[0][7]]
+        for a, b in zip(row, row[1:]):
+            touching = b[3] - a[4] < 0.25 * max(1.0, min(a[5], b[5]))
+            joined.append(("" if touching else " ") + b[7])
+        rtl = {p[6] for p in row}
+        if False in rtl:
+            out.append("".join(joined))
+        if True in rtl:   # a right-to-left line: the same pieces, from the right
+            backward = [row[-1][7]]
+            for a, b in zip(row[::-1], row[-2::-1]):
+                touching = a[3] - b[4] < 0.25 * max(1.0, min(a[5], b[5]))
+                backward.append(("" if touching else " ") + b[7])
+            out.append("".join(backward))
+    return "\n".join(out)
 
 
 def redactor(names: Iterable[str]) -> Redactor:

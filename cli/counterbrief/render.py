@@ -313,7 +313,7 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
                 pieces.append(piece)
             text = "".join(pieces)
             if EXTENSIONS[fmt] == "html" and not is_builtin(template, fmt, archive_templates, builtin):
-                _refuse_code(text, shown)
+                _refuse_unchecked(text, shown)
             text = _redacted(text, EXTENSIONS[fmt], redact, shown)
         return clean_control(text)   # whatever the template itself wrote: no control character
     except jinja2.TemplateNotFound as e:
@@ -359,14 +359,16 @@ def _redacted(text: str, kind: str, redact, shown: str) -> str:
     return text
 
 
-def _refuse_code(page: str, shown: str) -> None:
-    """A brief is a document: a page a template wrote that would run code when opened is refused."""
-    from .redact import page_code
+def _refuse_unchecked(page: str, shown: str) -> None:
+    """A page from a template the package does not ship is refused where a browser would show or do
+    more than the checks read: code, fetches, a shadow tree, SVG text, screen-only styles."""
+    from .redact import page_unchecked
 
-    where = page_code(page)
+    where = page_unchecked(page)
     if where:
-        raise CounterbriefError(f"the template's page would run code when opened ({where}); nothing was written",
-                                shown, fix="a brief runs no script: take it out of the template")
+        raise CounterbriefError(f"the template's page has {where}, which no check can read as a reader will see "
+                                "it; nothing was written", shown,
+                                fix="a brief's page is plain HTML and CSS for print: take that out of the template")
 
 
 @contextlib.contextmanager

@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -59,12 +60,12 @@ def write_json(context: dict[str, Any], t: Templates) -> bytes:
 
 
 # What a data: URI may hold, told by its bytes and not by the type it claims (WeasyPrint reads an
-# image of any type as SVG when it can): PNG, JPEG, GIF, WebP, and TrueType, OpenType and WOFF fonts.
-_PICTURE_OR_FONT = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"\x00\x01\x00\x00", b"OTTO",
-                    b"wOFF", b"wOF2")
+# image of any type as SVG when it can): a PNG, JPEG, GIF or WebP picture. Not a font: a font's
+# own table could draw one letter as another, a name from other letters.
+_PICTURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a")
 
 
-def _picture_or_font(url: str) -> bool:
+def _picture(url: str) -> bool:
     import base64
     import binascii
     from urllib.parse import unquote_to_bytes
@@ -75,12 +76,12 @@ def _picture_or_font(url: str) -> bool:
                 else unquote_to_bytes(payload))
     except (binascii.Error, ValueError):
         return False
-    return data.startswith(_PICTURE_OR_FONT) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+    return data.startswith(_PICTURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
 def _local_fetcher(fonts_dir: Path, refused: list[str]):
     """WeasyPrint's URL fetcher, limited to the package's own font files and data: URIs that hold
-    a picture (PNG, JPEG, GIF, WebP) or a font.
+    a picture (PNG, JPEG, GIF, WebP).
 
     Nothing else is fetched, whatever the template or the archive holds: no remote image or
     stylesheet, no file: URL outside the fonts folder (``file:///etc/passwd`` as an image, a
@@ -94,8 +95,8 @@ def _local_fetcher(fonts_dir: Path, refused: list[str]):
         from urllib.request import url2pathname
 
         scheme = url.split(":", 1)[0].lower()
-        if scheme == "data":   # a picture or a font; not a stylesheet, an SVG's text or a file to attach
-            return _picture_or_font(url)
+        if scheme == "data":   # a picture; not a stylesheet, a font, an SVG's text or a file to attach
+            return _picture(url)
         if scheme != "file":
             return False
         parts = urlsplit(url)
@@ -127,12 +128,71 @@ def _local_fetcher(fonts_dir: Path, refused: list[str]):
     return fetch
 
 
-def _laid_out(html: str, t: Templates):
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Standard error closed to the C libraries (Pango, HarfBuzz) while a page is laid out: what
+    they print about a template's odd sizes is not the user's one line."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+@contextlib.contextmanager
+def _css_ignored(found: list[str], enabled: bool = True):
+    """The declarations and rules WeasyPrint logs as ignored while this runs (prefixed ones,
+    ``-webkit-…``, at its debug level), added to ``found``."""
+    import logging
+
+    if not enabled:
+        yield
+        return
+
+    class Catch(logging.Handler):
+        def emit(self, record):
+            message = record.getMessage()
+            if message.startswith(("Ignored", "Unsupported", "Invalid", "Unknown", "Parse error", "Expected",
+                                   "Unable", "In counter style")):
+                found.append(message)
+
+    logger = logging.getLogger("weasyprint")
+    handler, level, propagate = Catch(logging.DEBUG), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False   # the debug lines are for this check, not for the user's log
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+_LAYOUT_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError, RuntimeError, RecursionError)
+
+
+def _unlaid(e: BaseException, t: Templates) -> CounterbriefError:
+    return CounterbriefError(f"the template's page could not be laid out ({type(e).__name__}: {str(e)[:120]})",
+                             t.name, fix="check the template's styles: sizes and positions a page can hold")
+
+
+def _laid_out(html: str, t: Templates, browser: bool = False):
     """The page laid out by WeasyPrint (a Document), with the brief's fonts and nothing fetched but
-    them; refused if it would show a protected name as laid out (redact.layout_leak) or fetch anything else."""
+    them; refused if it would show a protected name as laid out (redact.layout_leak) or fetch
+    anything else. For a page a browser will show (``browser``), CSS that WeasyPrint ignores is
+    refused too: the check cannot read what it does."""
     import warnings
 
-    from .redact import layout_leak
+    from .redact import TRANSFORMED, layout_leak
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -149,9 +209,18 @@ def _laid_out(html: str, t: Templates):
         @font-face {{ font-family: "counterbrief sans"; src: url("{bold}"); font-weight: bold; }}
         body, blockquote, h1, h2, h3 {{ font-family: "counterbrief sans"; }}
     """, font_config=fonts, url_fetcher=fetcher)
-    # Tagged PDF (PDF/UA-1): headings, lists and reading order survive for screen readers.
-    document = HTML(string=html, base_url=str(t.fonts_dir), url_fetcher=fetcher).render(
-        stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1")
+    ignored: list[str] = []
+    try:
+        with _quiet_stderr(), _css_ignored(ignored, enabled=browser):
+            # Tagged PDF (PDF/UA-1): headings, lists and reading order survive for screen readers.
+            document = HTML(string=html, base_url=str(t.fonts_dir), url_fetcher=fetcher).render(
+                stylesheets=[css], font_config=fonts, pdf_variant="pdf/ua-1")
+    except _LAYOUT_ERRORS as e:
+        raise _unlaid(e, t) from None
+    if browser and ignored:   # a browser may read what WeasyPrint, and so the check, does not
+        raise CounterbriefError(f"the template's page has CSS the check cannot read ({ignored[0][:120]}); "
+                                "nothing was written", t.name,
+                                fix="use CSS for print that WeasyPrint reads (see its documentation), or remove it")
     if refused:
         raise CounterbriefError(f"template '{t.name}' asks the brief to fetch {refused[0][:120]}",
                                 fix="a brief fetches nothing but its own fonts and embedded pictures: remove that URL")
@@ -159,6 +228,10 @@ def _laid_out(html: str, t: Templates):
         raise CounterbriefError(f"template '{t.name}' asks the brief to attach a file",
                                 fix="a brief attaches nothing: remove the attachment link from the template")
     where = layout_leak(document, t.redact)
+    if where == TRANSFORMED:
+        raise CounterbriefError("the template's page moves text with a CSS transform, which the check of protected "
+                                "names cannot follow; nothing was written", t.name,
+                                fix="lay the text out without transform: (margins, padding, positions are read)")
     if where:
         raise CounterbriefError(f"the brief would show a name a story protects ({where}, as laid out); "
                                 "nothing was written", t.name,
@@ -168,7 +241,12 @@ def _laid_out(html: str, t: Templates):
 
 def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
     html = render(context, t.name, "pdf", t.archive_dir, t.builtin_dir, t.redact)
-    return _laid_out(html, t).write_pdf(pdf_variant="pdf/ua-1") or b""
+    document = _laid_out(html, t)
+    try:
+        with _quiet_stderr():
+            return document.write_pdf(pdf_variant="pdf/ua-1") or b""
+    except _LAYOUT_ERRORS as e:
+        raise _unlaid(e, t) from None
 
 
 def write_html(context: dict[str, Any], t: Templates) -> bytes:
@@ -178,7 +256,7 @@ def write_html(context: dict[str, Any], t: Templates) -> bytes:
 
     html = render(context, t.name, "html", t.archive_dir, t.builtin_dir, t.redact)
     if not is_builtin(t.name, "html", t.archive_dir, t.builtin_dir):
-        _laid_out(html, t)
+        _laid_out(html, t, browser=True)
     return html.encode("utf-8")
 
 

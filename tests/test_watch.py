@@ -369,8 +369,8 @@ def test_an_edit_that_comes_before_the_last_updates_tables_are_written_takes_ove
 
 def test_a_command_that_comes_while_the_watcher_writes_the_tables_waits_for_one_step_not_all_and_nothing_is_lost(
         make_archive):
-    """Between commands the watcher writes an update's tables a step at a time (manifest.bin, then
-    stat.bin) and stops between them when a command comes: at 100,000 stories in one file each, the
+    """Between commands the watcher writes an update's tables a step at a time (manifest.bin, the
+    listing, stat.bin) and stops between them when a command comes: at 100,000 stories in one file each, the
     whole of it made the search right after an edit wait 5x. An edit then takes over from what is
     left; the tables are written again after it, and nothing is lost."""
     from filelock import FileLock
@@ -387,6 +387,7 @@ def test_a_command_that_comes_while_the_watcher_writes_the_tables_waits_for_one_
         assert server.bring_up_to_date().total >= 0
         time.sleep(0.01)
         assert server.index.finish(step=True) is True            # one step: manifest.bin
+        assert len(server.index._finish.steps) == 2              # then the listing, then stat.bin
         assert (folder / "manifest.bin").stat().st_mtime_ns != manifest_written
         assert stat_signature(folder) == written                 # stat.bin still the one before
         make_archive.story("three", body="Camels at dawn.")
@@ -414,7 +415,7 @@ def test_the_watcher_stops_writing_the_tables_between_two_steps_when_a_command_i
         with a, b:
             b.send(b"x")                                          # a command knocks
             server.finish_between(a)
-            assert server.index._finish is not None and len(server.index._finish.steps) == 1
+            assert server.index._finish is not None and len(server.index._finish.steps) == 2
             a.recv(1)
             for _ in range(3):
                 server.changes.drain()

@@ -22,7 +22,7 @@ from .errors import CounterbriefError, IndexUnreadable, Problem, disk_full as _d
 from .facets import write_facet_cache
 from .model import HIDDEN_STATUSES, Archive, Theme
 from .state import (SCHEMA_VERSION, current_folder, index_home, read_stat, read_stat_signed, stat_signature,
-                    why_unusable, write_stat)
+                    stat_folders, why_unusable, write_stat)
 from .redact import (ArchiveRedaction, Redactor, index_key, key_check, protected_names,
                      redact_story, stored_redaction)
 
@@ -590,8 +590,11 @@ class Index:
             return self._rebuild(scan, progress)
         manifest.synced = getattr(scan, "token", None)   # its table is now this scan's
 
-        # The tables, as steps: the watcher writes them one at a time between commands (finish(step=True)).
-        steps = [lambda: manifest.write_tables(folder), lambda: write_stat(folder, manifest.stat, scan)]
+        # The tables, as steps: the watcher writes them one at a time between commands (finish(step=True)):
+        # manifest.bin, the listing that stat.bin records folder times for, stat.bin.
+        listed: list = []
+        steps = [lambda: manifest.write_tables(folder), lambda: listed.append(stat_folders(manifest.stat, scan)),
+                 lambda: write_stat(folder, manifest.stat, scan, *listed)]
 
         def finish() -> None:
             while steps:

@@ -146,7 +146,10 @@ def _racy(mtime: int, now: int) -> bool:
     return mtime >= now - RACY_NS or (mtime >= now - RACY_COARSE_NS and mtime % 1_000_000_000 == 0)
 
 
-def write_stat(folder: Path, stat: dict, scan: Optional[dict] = None) -> None:
+_UNLISTED = object()   # write_stat: the folders not listed yet
+
+
+def write_stat(folder: Path, stat: dict, scan: Optional[dict] = None, listed: object = _UNLISTED) -> None:
     """Write the table last, after the commit it describes: stat.bin is what says "this index is fresh".
 
     A file changed within a clock tick of now (or in the future) is recorded without its time, as
@@ -156,21 +159,30 @@ def write_stat(folder: Path, stat: dict, scan: Optional[dict] = None) -> None:
 
     With ``scan`` (a ``Scan`` naming exactly the files of ``stat``), the times of the folders it
     was listed from are kept too: while they stay the same, the probe need not list them again.
+    ``listed``: those times as ``stat_folders`` found them a moment before, when it was a step apart.
     """
     from .write import write_atomic
 
+    folders = stat_folders(stat, scan) if listed is _UNLISTED else listed
     now = time.time_ns()
     if any(_racy(mtime, now) for _, mtime in stat.values()):
         stat = {rel: (size, RACY if _racy(mtime, now) else mtime) for rel, (size, mtime) in stat.items()}
+    write_atomic(folder / "stat.bin", StatTable.from_dict(stat, folders).dumps())
+
+
+def stat_folders(stat: dict, scan: Optional[dict]) -> Optional[tuple]:
+    """The folder times write_stat records with ``stat``, or None: those of the scan's listing, or
+    for the watcher's table (kept from events: ``list_at_write``) the folders listed now to be
+    sure. A step of its own, so that the watcher can answer a command in between."""
     folders = getattr(scan, "folders", None)
     root = getattr(scan, "list_at_write", None)
-    if folders is None and root is not None:   # the watcher's table, kept from events: listed now to be sure
+    if folders is None and root is not None:
         folders = observe_folders(root)
         if listing(root) != sorted(stat):
             folders = None
     if folders is not None and stat.keys() != scan.keys():
         folders = None
-    write_atomic(folder / "stat.bin", StatTable.from_dict(stat, folders).dumps())
+    return folders
 
 
 FOLDERS = ("", "sources", "stories")   # the folders whose listing the table records: top, sources/, stories/

@@ -920,3 +920,21 @@ def test_a_copy_of_the_built_in_template_passes_every_check_an_own_template_gets
     assert result.exit_code == 0, result.output
     seen = " ".join(read_back(out, tmp_path).split())
     assert "They kill dissenters" in seen and not leaks(seen)
+
+
+@pytest.mark.parametrize("trick, why", [
+    ('<style>.x::before { content: "Kar" }</style><span class="x">im Haddad</span>', "would show a name"),
+    ('Kar<span style="font-size:0.01px">x</span>im Haddad', "would show a name"),
+    ('<script>document.write("Karim Haddad")</script>', "which no check can read"),
+    ('<img alt="x" src="https://example.org/pixel.png">', "which no check can read"),
+], ids=["generated text", "a tiny letter", "a script", "a fetched picture"])
+def test_an_own_markdown_template_is_checked_as_a_viewer_showing_its_html_and_styles_would_show_it(archive, tmp_path,
+                                                                                                     trick, why):
+    (archive / "templates").mkdir()
+    (archive / "templates" / "own.md.j2").write_text("# {{ title }}\n\nSigned: " + trick + "\n", encoding="utf-8")
+    out = tmp_path / "brief.md"
+    result = _brief(archive, out)
+    assert result.exit_code == 1 and why in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+    (archive / "templates" / "own.md.j2").write_text("# {{ title }}\n\n**Karim**, not Haddad.\n", encoding="utf-8")
+    assert _brief(archive, out).exit_code == 0 and "**Karim**, not Haddad." in out.read_text(encoding="utf-8")

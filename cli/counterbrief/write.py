@@ -45,12 +45,32 @@ def format_for(output: Path | None, fmt: str | None) -> str:
 
 def _text(fmt: str):
     def writer(context: dict[str, Any], t: Templates) -> bytes:
+        from .render import is_builtin
+
         text = render(context, t.name, fmt, t.archive_dir, t.builtin_dir, t.redact)
-        if fmt in ("md", "txt"):
-            # Templates stay readable with loose whitespace; the reader gets at most one blank line.
-            text = re.sub(r"\n{3,}", "\n\n", text)
+        # Templates stay readable with loose whitespace; the reader gets at most one blank line.
+        text = re.sub(r"\n{3,}", "\n\n", text)
+        if fmt == "md" and not is_builtin(t.name, fmt, t.archive_dir, t.builtin_dir):
+            _viewed(text, t)
         return text.encode("utf-8")
     return writer
+
+
+def _viewed(markdown_text: str, t: Templates) -> None:
+    """A Markdown brief from a template the package does not ship, checked as a viewer that shows
+    its raw HTML and styles would show it: converted to HTML, refused for what a browser would do
+    beyond the checks (redact.page_unchecked), laid out and read (``_laid_out``)."""
+    import markdown
+
+    from .redact import page_unchecked
+
+    page = markdown.markdown(markdown_text, output_format="html")
+    where = page_unchecked(page)
+    if where:
+        raise CounterbriefError(f"the template's Markdown has {where}, which no check can read as a reader will see "
+                                "it; nothing was written", t.name,
+                                fix="a brief's Markdown is text and plain HTML: take that out of the template")
+    _laid_out(page, t, browser=True)
 
 
 def write_json(context: dict[str, Any], t: Templates) -> bytes:

@@ -563,13 +563,21 @@ _URL_NOISE = re.compile(r"[\t\n\r]|^[\x00-\x20]+|[\x00-\x20]+$")   # what a brow
 _CSS_FETCH = re.compile(r"@import|@font-face|@namespace|\b(?:url|image-set|image|src)\(\s*(?!['\"]?\s*(?:data:|#))", re.I)
 _CSS_CONDITION = re.compile(r"@(?:media|supports|container|document|-moz-document|scope)\b\s*([^{;]*)", re.I)
 _SVG_TEXT = {"text", "tspan", "textpath"}
+# Elements a browser shows otherwise than WeasyPrint lays them out (hides, puts above the line,
+# draws as a control): what the laid-out reading sees is not what a browser shows.
+_BROWSER_ELEMENTS = {"noscript", "noembed", "noframes", "audio", "video", "canvas", "math", "ruby", "rt", "rp",
+                     "input", "textarea", "select", "option", "optgroup", "button", "datalist", "dialog", "details",
+                     "summary", "marquee", "slot"}
+# States a browser reaches by the reader's hand (a click, a hover) that a laid-out page never has.
+_CSS_STATE = re.compile(r":(?:hover|focus(?:-within|-visible)?|active|target(?:-within)?|visited|checked|open|"
+                        r"popover-open|modal|fullscreen|user-(?:valid|invalid)|playing|paused)\b", re.I)
 
 
 def _print_only(media: str) -> bool:
     return media.strip().lower() in ("", "all", "print")
 
 
-def page_unchecked(page: str) -> Optional[str]:
+def page_unchecked(page: str, browser: bool = True) -> Optional[str]:
     """What on a page from a template the package does not ship would show or do in a browser
     more than the checks read (they read the page as WeasyPrint lays it out), or None.
 
@@ -578,8 +586,11 @@ def page_unchecked(page: str) -> Optional[str]:
     ``src``, ``srcset``, ``<link>``, ``ping``, CSS ``url()``, ``@import``, ``@font-face``: only
     ``data:`` addresses and ``#`` fragments; a link one clicks, ``<a href>``, is fine), a shadow
     tree (``<template>``), text an SVG places by coordinates, and styles for another medium than
-    print (``@media screen``, ``@supports``: WeasyPrint lays out for print, a browser for the screen).
-    Such things could write, fetch or place a protected name where no check of the page reads it."""
+    print (``@media screen``, ``@supports``: WeasyPrint lays out for print, a browser for the screen),
+    elements a browser shows otherwise than WeasyPrint (``<noscript>``, ``<ruby>``, form controls,
+    ``<details>``) and styles for states a reader's hand brings (``:hover``, ``:target``). Such
+    things could write, fetch or place a protected name where no check of the page reads it.
+    For a PDF (``browser`` False), WeasyPrint's page is the page: only code and SVG text count."""
     import tinyhtml5
 
     root = tinyhtml5.parse(page, namespace_html_elements=False)
@@ -594,6 +605,13 @@ def page_unchecked(page: str) -> Optional[str]:
             in_svg.update(id(d) for d in el.iter())
         if name in _SVG_TEXT and id(el) in in_svg:
             return "text placed by an SVG (write it as the page's text)"
+        if not browser:
+            if any(str(k).rsplit("}", 1)[-1].lower().startswith("on") or _CODE_SCHEME.match(_URL_NOISE.sub("", str(v)))
+                   for k, v in el.attrib.items()):
+                return f"code in a <{name}>"
+            continue
+        if name in _BROWSER_ELEMENTS:
+            return f"a <{name}>, which a browser shows otherwise than the laid-out page"
         if name == "link":
             return "a <link> (a page fetches nothing when opened: put its styles in a <style>)"
         for key, value in el.attrib.items():
@@ -625,6 +643,9 @@ def page_unchecked(page: str) -> Optional[str]:
             for m in _CSS_CONDITION.finditer(css):
                 if not (m.group().lower().startswith("@media") and _print_only(m.group(1))):
                     return f"styles for {m.group().strip()[:40]}"
+            m = _CSS_STATE.search(css)
+            if m:
+                return f"styles for the {m.group()} state, which a reader's hand brings"
     return None
 
 
@@ -650,7 +671,11 @@ def layout_leak(document, r: Redactor) -> Optional[str]:
     custom = getattr(meta, "custom", None) or {}
     fields = [meta.title, meta.description, meta.generator, *(meta.authors or []), *(meta.keywords or []),
               *custom.keys(), *custom.values()]
-    if any(isinstance(f, str) and r.finds(f) for f in fields):
+    fields = [f for f in fields if isinstance(f, str)]
+    # A reader sees the lists joined ("Author: Karim, Haddad"), and every field at once.
+    fields += [", ".join(map(str, meta.authors or [])), ", ".join(map(str, meta.keywords or [])),
+               "\n".join(f"{k} {v}" for k, v in custom.items()), "\n".join(fields)]
+    if any(r.finds(f) for f in fields):
         return "the document's metadata"
     for number, page in enumerate(document.pages, 1):
         if any(r.finds(str(b[1])) for b in page.bookmarks):
@@ -664,7 +689,7 @@ def layout_leak(document, r: Redactor) -> Optional[str]:
         if pieces is None:
             return TRANSFORMED
         for reading in (pieces, [p for p in pieces if p[-1]]):
-            if r.finds(_laid_out_lines(reading)):
+            if any(map(r.finds, _laid_out_lines(reading))):
                 return f"the text of page {number}"
     return None
 
@@ -694,9 +719,18 @@ def _pieces(page_box) -> Optional[list]:
     return pieces if visit(page_box, False) else None
 
 
-def _laid_out_lines(pieces: list) -> str:
-    """The pieces as lines of text: grouped by height, ordered left to right (right to left for a
-    right-to-left line; both ways for a line of both), touching pieces joined with nothing."""
+_RTL_SCRIPT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+def _laid_out_lines(pieces: list) -> tuple[str, str]:
+    """The pieces as lines of text in the order a reader's eye meets them: grouped by height, left
+    to right, each piece's own text in visual order (the Unicode bidi algorithm, python-bidi, as
+    Pango draws it: "im Haddad\u200fKar" in a right-to-left paragraph shows "Karim Haddad"), with
+    nothing between two pieces that touch and a space between two that do not. Second, each line
+    that holds right-to-left script read from the right (back in its logical order, as the
+    redactor reads Arabic and Hebrew)."""
+    from bidi import get_display
+
     rows: list[list] = []
     bottom = None
     for piece in sorted(pieces):
@@ -707,23 +741,20 @@ def _laid_out_lines(pieces: list) -> str:
         else:
             bottom = max(bottom, end)
         rows[-1].append(piece)
-    out = []
+    forward, backward = [], []
     for row in rows:
         row.sort(key=lambda p: p[3])
-        joined = [row[0][7]]
-        for a, b in zip(row, row[1:]):
+        shown = [p[7] if p[7].isascii() and not p[6] else get_display(p[7], base_dir="R" if p[6] else "L")
+                 for p in row]
+        line = [shown[0]]
+        for a, b, text in zip(row, row[1:], shown[1:]):
             touching = b[3] - a[4] < 0.25 * max(1.0, min(a[5], b[5]))
-            joined.append(("" if touching else " ") + b[7])
-        rtl = {p[6] for p in row}
-        if False in rtl:
-            out.append("".join(joined))
-        if True in rtl:   # a right-to-left line: the same pieces, from the right
-            backward = [row[-1][7]]
-            for a, b in zip(row[::-1], row[-2::-1]):
-                touching = a[3] - b[4] < 0.25 * max(1.0, min(a[5], b[5]))
-                backward.append(("" if touching else " ") + b[7])
-            out.append("".join(backward))
-    return "\n".join(out)
+            line.append(("" if touching else " ") + text)
+        joined = "".join(line)
+        forward.append(joined)
+        if _RTL_SCRIPT.search(joined):
+            backward.append(joined[::-1])
+    return "\n".join(forward), "\n".join(backward)
 
 
 def redactor(names: Iterable[str]) -> Redactor:

@@ -313,7 +313,7 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
                 pieces.append(piece)
             text = "".join(pieces)
             if EXTENSIONS[fmt] == "html" and not is_builtin(template, fmt, archive_templates, builtin):
-                _refuse_unchecked(text, shown)
+                _refuse_unchecked(text, shown, browser=fmt == "html")
             text = _redacted(text, EXTENSIONS[fmt], redact, shown)
         return clean_control(text)   # whatever the template itself wrote: no control character
     except jinja2.TemplateNotFound as e:
@@ -359,12 +359,12 @@ def _redacted(text: str, kind: str, redact, shown: str) -> str:
     return text
 
 
-def _refuse_unchecked(page: str, shown: str) -> None:
+def _refuse_unchecked(page: str, shown: str, browser: bool) -> None:
     """A page from a template the package does not ship is refused where a browser would show or do
     more than the checks read: code, fetches, a shadow tree, SVG text, screen-only styles."""
     from .redact import page_unchecked
 
-    where = page_unchecked(page)
+    where = page_unchecked(page, browser)
     if where:
         raise CounterbriefError(f"the template's page has {where}, which no check can read as a reader will see "
                                 "it; nothing was written", shown,

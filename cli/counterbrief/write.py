@@ -167,6 +167,18 @@ def _quiet_stderr():
         os.close(null)
 
 
+# Properties WeasyPrint ignores that change nothing a reader sees of the text: interaction,
+# scrolling, colour printing and rendering hints. Any other ignored CSS refuses an own HTML page.
+_HARMLESS_CSS = {
+    "transition", "transition-property", "transition-duration", "transition-delay", "transition-timing-function",
+    "cursor", "scroll-behavior", "scroll-margin", "scroll-padding", "scroll-snap-type", "scroll-snap-align",
+    "print-color-adjust", "-webkit-print-color-adjust", "color-adjust", "user-select", "-webkit-user-select",
+    "-moz-user-select", "-ms-user-select", "pointer-events", "touch-action", "will-change", "accent-color",
+    "caret-color", "-webkit-tap-highlight-color", "-webkit-font-smoothing", "-moz-osx-font-smoothing",
+    "text-rendering", "resize", "appearance", "-webkit-appearance", "-moz-appearance", "aspect-ratio",
+    "-webkit-text-size-adjust", "-moz-text-size-adjust", "text-size-adjust", "-ms-text-size-adjust"}
+
+
 @contextlib.contextmanager
 def _css_ignored(found: list[str], enabled: bool = True):
     """The declarations and rules WeasyPrint logs as ignored while this runs (prefixed ones,
@@ -180,6 +192,9 @@ def _css_ignored(found: list[str], enabled: bool = True):
     class Catch(logging.Handler):
         def emit(self, record):
             message = record.getMessage()
+            named = re.match(r"Ignored `([\w-]+)\s*:", message)
+            if named and named.group(1).lower() in _HARMLESS_CSS:
+                return
             if message.startswith(("Ignored", "Unsupported", "Invalid", "Unknown", "Parse error", "Expected",
                                    "Unable", "In counter style")):
                 found.append(message)

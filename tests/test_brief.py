@@ -345,3 +345,60 @@ def test_an_adhoc_brief_is_written_for_the_audience_given_on_the_command_line(fi
                                        "--audience", "Teachers in Lyon", "--include-synthetic", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert "Teachers in Lyon" in out.read_text(encoding="utf-8")
+
+
+def test_a_pdf_made_by_the_writer_child_started_early_is_the_pdf_made_without_it(gated, tmp_path):
+    """The PDF writer's child is started before the accounts are selected, to import WeasyPrint on
+    the other core; what it writes is the same PDF, byte for byte (SOURCE_DATE_EPOCH fixed)."""
+    from counterbrief import write
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork: the writer runs in the process")
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    early, plain = tmp_path / "early.pdf", tmp_path / "plain.pdf"
+    made = CliRunner().invoke(main, ["--archive", str(gated), "brief", "--theme", "suppression-of-dissent",
+                                     "-o", str(early)], env=env)
+    assert made.exit_code == 0, made.output
+    assert write._WARM == {}   # used, not left behind
+    saved, write._HEAVY = write._HEAVY, {}   # no early child: the plain fork
+    try:
+        made = CliRunner().invoke(main, ["--archive", str(gated), "brief", "--theme", "suppression-of-dissent",
+                                         "-o", str(plain)], env=env)
+    finally:
+        write._HEAVY = saved
+    assert made.exit_code == 0, made.output
+    assert early.read_bytes() == plain.read_bytes()
+    assert "Counter-messaging brief" in flat(read_back(early, tmp_path))
+
+
+def test_a_writer_child_started_early_leaves_when_the_command_ends_before_sending_it_work():
+    from counterbrief import write
+
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork")
+    write.prewarm("pdf")
+    pid, request_w, result_r = write._WARM.pop(write._RAW["pdf"])
+    os.close(request_w)                      # the command ended (an error, or nothing to write)
+    assert os.read(result_r, 100) == b""     # it sends nothing
+    os.close(result_r)
+    assert os.waitpid(pid, 0)[1] == 0        # and leaves cleanly
+
+
+def test_a_failed_brief_command_leaves_no_writer_child_behind(tmp_path):
+    import time
+
+    exe = shutil.which("counterbrief", path=os.path.dirname(sys.executable)) or shutil.which("counterbrief")
+    if exe is None or shutil.which("pgrep") is None:
+        pytest.skip("counterbrief or pgrep is not installed")
+    proc = subprocess.Popen([exe, "brief", "--id", "no-such-story", "--theme", "regret", "-o", str(tmp_path / "b.pdf")],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "no story 'no-such-story'" in err, err
+    # Every process of that command's session (its id is the command's pid) has gone: none waits on for work.
+    for _ in range(50):
+        left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == [], left
+    assert not (tmp_path / "b.pdf").exists()

@@ -854,13 +854,15 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     from .recipe import adhoc_recipe, load_recipe
     from .select import Options
     from .validate import usable_vocabulary
-    from .write import BINARY, WRITERS, Templates, format_for, write_atomic
+    from .write import BINARY, WRITERS, Templates, format_for, prewarm, write_atomic
 
     fmt = format_for(output, fmt)
     if fmt in BINARY and output is None:
         raise UsageProblem(f"{fmt} is a binary format", fix=f"give -o FILE.{fmt}")
     if output is not None and not output.resolve().parent.is_dir():   # before any work is done
         raise UsageProblem(f"{output.parent}: folder does not exist", fix="create it or choose another -o path")
+    if WARM_INDEX is None:   # a PDF's writer imports WeasyPrint on the other core meanwhile (not in the watcher)
+        prewarm(fmt)
     archive = get_archive(ctx)
     vocabulary, _ = usable_vocabulary(archive, strict=True)
     if recipe_file is not None:

@@ -12,7 +12,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from .errors import CounterbriefError, UsageProblem
 from .render import render
@@ -395,30 +395,19 @@ def _fork_writer(writer, context: dict[str, Any], t: Templates, scratch: str) ->
             return writer(context, t)
         finally:
             tempfile.tempdir = saved
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:   # the child: limit itself, write, send the bytes or the error, leave without exit handlers
-        code = 1
-        try:
-            tempfile.tempdir = scratch
-            os.close(read_end)
-            _limit_self()
+    warm = _take_warm(writer, context, t, scratch)
+    if warm is not None:
+        pid, read_end = warm
+    else:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:   # the child: limit itself, write, send the bytes or the error, leave without exit handlers
             try:
-                result: tuple = ("ok", writer(context, t))
-            except CounterbriefError as e:
-                result = ("error", e.problem, None if e.path is None else str(e.path), e.line, e.fix)
-            except MemoryError:
-                result = ("memory",)
-            except BaseException as e:  # noqa: BLE001 - reported by the parent as one line
-                import traceback
-
-                result = ("internal", f"{type(e).__name__}: {e}", traceback.format_exc())
-            with os.fdopen(write_end, "wb") as out:
-                out.write(pickle.dumps(result))
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
+                os.close(read_end)
+                _child_writes(writer, context, t, scratch, write_end)
+            finally:
+                os._exit(1)
+        os.close(write_end)
     data, timed_out = _read_child(read_end, pid)
     what = f"making the brief with template '{t.name}'"
     if timed_out:
@@ -437,6 +426,121 @@ def _fork_writer(writer, context: dict[str, Any], t: Templates, scratch: str) ->
                                 fix="a template lays out the brief's data; build nothing that large")
     # One line without --debug; with it, the child's traceback shows as the cause.
     raise RuntimeError(f"{result[1]} (in the writer's child process)") from ChildTraceback(result[2])
+
+
+def _child_writes(writer, context: dict[str, Any], t: Templates, scratch: str, write_end: int) -> None:
+    """In a writer's child: limit itself, write, send the bytes or the error on ``write_end``, and
+    leave at once (os._exit: no exit handler of the parent's runs twice)."""
+    import pickle
+
+    code = 1
+    try:
+        tempfile.tempdir = scratch
+        _limit_self()
+        try:
+            result: tuple = ("ok", writer(context, t))
+        except CounterbriefError as e:
+            result = ("error", e.problem, None if e.path is None else str(e.path), e.line, e.fix)
+        except MemoryError:
+            result = ("memory",)
+        except BaseException as e:  # noqa: BLE001 - reported by the parent as one line
+            import traceback
+
+            result = ("internal", f"{type(e).__name__}: {e}", traceback.format_exc())
+        with os.fdopen(write_end, "wb") as out:
+            out.write(pickle.dumps(result))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+# A writer's child started early (``prewarm``): {writer: (pid, request pipe, result pipe)}.
+_WARM: dict = {}
+# What a writer imports that takes long: WeasyPrint ~0.7 s (more than the rest of a PDF brief's
+# start-up), python-docx ~0.2 s.
+_HEAVY = {"pdf": ("weasyprint", "weasyprint.text.fonts", "counterbrief.redact", "bidi"), "docx": ("docx",)}
+
+
+def prewarm(fmt: str) -> None:
+    """Start the writer's child for ``fmt`` now, so that it imports what it needs while this
+    process selects the accounts: on a second core the brief is ready that much sooner. Only
+    where the platform forks, for the formats with heavy imports. The child then waits for its
+    work on a pipe; if none comes (the command failed first, or ended), it leaves without a word."""
+    writer = _RAW.get(fmt)
+    if fmt not in _HEAVY or writer is None or writer in _WARM or not hasattr(os, "fork"):
+        return
+    request_r, request_w = os.pipe()
+    result_r, result_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _close_all_but(request_r, result_w)   # no pipe of the parent's (a probe's) is held open by this child
+            import pickle
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for name in _HEAVY[fmt]:
+                    try:
+                        __import__(name)
+                    except Exception:  # noqa: BLE001 - the writer reports it when it runs
+                        pass
+            chunks = []
+            with os.fdopen(request_r, "rb") as request:
+                while True:
+                    chunk = request.read(1 << 20)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+            if chunks:
+                context, t, scratch = pickle.loads(b"".join(chunks))
+                _child_writes(writer, context, t, scratch, result_w)
+        finally:
+            os._exit(0)
+    os.close(request_r)
+    os.close(result_w)
+    _WARM[writer] = (pid, request_w, result_r)
+
+
+def _close_all_but(*keep: int) -> None:
+    try:
+        fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = list(range(3, 1024))
+    for fd in fds:
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _take_warm(writer, context: dict[str, Any], t: Templates, scratch: str) -> Optional[tuple[int, int]]:
+    """The pre-warmed child of ``writer`` with its work sent: (pid, result pipe), or None (none was
+    started, it died, or the work cannot be sent: the caller forks a child the plain way)."""
+    import pickle
+
+    warm = _WARM.pop(writer, None)
+    if warm is None:
+        return None
+    pid, request_w, result_r = warm
+    try:
+        data = pickle.dumps((context, t, scratch))
+        with os.fdopen(request_w, "wb") as request:
+            request.write(data)
+        return pid, result_r
+    except Exception:  # noqa: BLE001 - pickling or a broken pipe: this child is not used
+        os.close(result_r)
+        try:
+            os.close(request_w)
+        except OSError:
+            pass
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+        return None
 
 
 class ChildTraceback(Exception):
@@ -499,11 +603,10 @@ def _read_child(fd: int, pid: int) -> tuple[bytes, bool]:
     return b"".join(chunks), timed_out
 
 
-WRITERS: dict[str, Callable[[dict[str, Any], Templates], bytes]] = {
-    fmt: bounded(writer) for fmt, writer in {
-        "md": _text("md"), "html": write_html, "txt": _text("txt"), "json": write_json,
-        "pdf": write_pdf, "docx": write_docx}.items()
-}
+_RAW: dict[str, Callable[[dict[str, Any], Templates], bytes]] = {
+    "md": _text("md"), "html": write_html, "txt": _text("txt"), "json": write_json, "pdf": write_pdf,
+    "docx": write_docx}
+WRITERS: dict[str, Callable[[dict[str, Any], Templates], bytes]] = {fmt: bounded(w) for fmt, w in _RAW.items()}
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -615,7 +615,7 @@ class Index:
                 finally:
                     lock.release()
 
-            finish_and_release.steps, finish_and_release.lock = steps, lock   # type: ignore[attr-defined]
+            finish_and_release.steps = steps   # type: ignore[attr-defined]
             self._finish = finish_and_release
             self._pending = (lock, folder, manifest, finish_and_release)
         else:
@@ -639,8 +639,9 @@ class Index:
                 steps.pop(0)()
             except BaseException:
                 steps.clear()   # nothing more written: the lock released, as a failed finish() does
+                lock = self._pending[0]
                 self._finish = self._pending = None
-                pending.lock.release()
+                lock.release()
                 raise
             return True
         self._finish = None

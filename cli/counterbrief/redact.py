@@ -426,7 +426,7 @@ _HIDING = re.compile(r"display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|f
 _CSS_COMMENT = re.compile(r"/\*(?:[^*]++|\*(?!/))*+(?:\*/|$)")
 _CSS_ATTR = re.compile(r"attr\(\s*+([A-Za-z_-][\w-]*+)", re.I)
 _CSS_ESCAPE = re.compile(r"\\(?:\n|([0-9a-fA-F]{1,6})[ \t\n]?|([\s\S]))")
-_CSS_TEXT = re.compile(r"""/\*(?:[^*]++|\*(?!/))*+(?:\*/|$)|"(?:[^"\\]++|\\[\s\S])*+"?|'(?:[^'\\]++|\\[\s\S])*+'?"""
+_CSS_TEXT = re.compile(_CSS_COMMENT.pattern + r"""|"(?:[^"\\]++|\\[\s\S])*+"?|'(?:[^'\\]++|\\[\s\S])*+'?"""
                        r"""|url\((?:[^)\\]++|\\[\s\S])*+\)?""", re.I)
 
 

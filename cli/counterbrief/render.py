@@ -262,14 +262,15 @@ def template_location(template: str, fmt: str, archive_templates: Path, builtin:
     return path, name
 
 
-def is_builtin(template: str, fmt: str, archive_templates: Path, builtin: Path) -> bool:
-    """Whether the template a brief will use is one this package ships (reviewed with its code), not
-    one from the archive's templates/ or a --template file: those get the stricter page checks."""
+def template_file(template: str, fmt: str, archive_templates: Path, builtin: Path) -> tuple[Path, bool]:
+    """The file a brief's template is read from, and whether it is one this package ships
+    (reviewed with its code), not one from the archive's templates/ or a --template file: those
+    get the stricter page checks (write.own_page)."""
     path, name = template_location(template, fmt, archive_templates, builtin)
     for folder in path:   # the loader's order: the first folder holding the name is used
         if _inside(folder / name, folder):
-            return folder.resolve() == builtin.resolve()
-    return False
+            return folder / name, folder.resolve() == builtin.resolve()
+    return path[0] / name, False
 
 
 def _inside(file: Path, folder: Path) -> bool:
@@ -311,10 +312,7 @@ def render(context: dict[str, Any], template: str, fmt: str, archive_templates: 
                 if size > limit:
                     raise TemplateLimit(f"its output is over {limit:,} characters")
                 pieces.append(piece)
-            text = "".join(pieces)
-            if EXTENSIONS[fmt] == "html" and not is_builtin(template, fmt, archive_templates, builtin):
-                _refuse_unchecked(text, shown, browser=fmt == "html")
-            text = _redacted(text, EXTENSIONS[fmt], redact, shown)
+            text = _redacted("".join(pieces), EXTENSIONS[fmt], redact, shown)
         return clean_control(text)   # whatever the template itself wrote: no control character
     except jinja2.TemplateNotFound as e:
         raise CounterbriefError(f"template not found: {e.name}", name,
@@ -357,18 +355,6 @@ def _redacted(text: str, kind: str, redact, shown: str) -> str:
         raise CounterbriefError(f"the brief would show a name a story protects ({where}); nothing was written", shown,
                                 fix="take the name out of the template (or what it joins into one) and run again")
     return text
-
-
-def _refuse_unchecked(page: str, shown: str, browser: bool) -> None:
-    """A page from a template the package does not ship is refused where a browser would show or do
-    more than the checks read: code, fetches, a shadow tree, SVG text, screen-only styles."""
-    from .redact import page_unchecked
-
-    where = page_unchecked(page, browser)
-    if where:
-        raise CounterbriefError(f"the template's page has {where}, which no check can read as a reader will see "
-                                "it; nothing was written", shown,
-                                fix="a brief's page is plain HTML and CSS for print: take that out of the template")
 
 
 @contextlib.contextmanager

@@ -45,32 +45,36 @@ def format_for(output: Path | None, fmt: str | None) -> str:
 
 def _text(fmt: str):
     def writer(context: dict[str, Any], t: Templates) -> bytes:
-        from .render import is_builtin
-
         text = render(context, t.name, fmt, t.archive_dir, t.builtin_dir, t.redact)
         # Templates stay readable with loose whitespace; the reader gets at most one blank line.
         text = re.sub(r"\n{3,}", "\n\n", text)
-        if fmt == "md" and not is_builtin(t.name, fmt, t.archive_dir, t.builtin_dir):
-            _viewed(text, t)
+        if fmt == "md":   # as a viewer that shows its raw HTML and styles would show it
+            page = own_page(t, fmt, lambda: __import__("markdown").markdown(text, output_format="html"))
+            if page is not None:
+                _laid_out(page, t, browser=True)
         return text.encode("utf-8")
     return writer
 
 
-def _viewed(markdown_text: str, t: Templates) -> None:
-    """A Markdown brief from a template the package does not ship, checked as a viewer that shows
-    its raw HTML and styles would show it: converted to HTML, refused for what a browser would do
-    beyond the checks (redact.page_unchecked), laid out and read (``_laid_out``)."""
-    import markdown
-
+def own_page(t: Templates, fmt: str, page: Callable[[], str]) -> Optional[str]:
+    """The page (``page()``: the HTML, or the HTML a viewer makes of a Markdown brief) when the
+    brief's template is not one this package ships, refused if it would show or do in a browser
+    more than the checks read (redact.page_unchecked; for a PDF, WeasyPrint's own page, only code
+    and SVG text); None for a built-in template."""
     from .redact import page_unchecked
+    from .render import template_file
 
-    page = markdown.markdown(markdown_text, output_format="html")
-    where = page_unchecked(page)
+    file, builtin = template_file(t.name, fmt, t.archive_dir, t.builtin_dir)
+    if builtin:
+        return None
+    text = page()
+    where = page_unchecked(text, browser=fmt != "pdf")
     if where:
-        raise CounterbriefError(f"the template's Markdown has {where}, which no check can read as a reader will see "
-                                "it; nothing was written", t.name,
-                                fix="a brief's Markdown is text and plain HTML: take that out of the template")
-    _laid_out(page, t, browser=True)
+        what = "Markdown" if fmt == "md" else "page"
+        raise CounterbriefError(f"the template's {what} has {where}, which no check can read as a reader will see "
+                                "it; nothing was written", file,
+                                fix=f"a brief's {what} is plain HTML and CSS for print: take that out of the template")
+    return text
 
 
 def write_json(context: dict[str, Any], t: Templates) -> bytes:
@@ -276,6 +280,7 @@ def _laid_out(html: str, t: Templates, browser: bool = False):
 
 def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
     html = render(context, t.name, "pdf", t.archive_dir, t.builtin_dir, t.redact)
+    own_page(t, "pdf", lambda: html)
     document = _laid_out(html, t)
     try:
         with _quiet_stderr():
@@ -287,10 +292,8 @@ def write_pdf(context: dict[str, Any], t: Templates) -> bytes:
 def write_html(context: dict[str, Any], t: Templates) -> bytes:
     """An HTML brief. A page from a template this package does not ship is also laid out as a
     browser would (by WeasyPrint) and read as laid out, so styles cannot rebuild a protected name."""
-    from .render import is_builtin
-
     html = render(context, t.name, "html", t.archive_dir, t.builtin_dir, t.redact)
-    if not is_builtin(t.name, "html", t.archive_dir, t.builtin_dir):
+    if own_page(t, "html", lambda: html) is not None:
         _laid_out(html, t, browser=True)
     return html.encode("utf-8")
 

@@ -370,7 +370,7 @@ def test_an_edit_that_comes_before_the_last_updates_tables_are_written_takes_ove
 def test_a_command_that_comes_while_the_watcher_writes_the_tables_waits_for_one_step_not_all_and_nothing_is_lost(
         make_archive):
     """Between commands the watcher writes an update's tables a step at a time (manifest.bin, the
-    listing, stat.bin) and stops between them when a command comes: at 100,000 stories in one file each, the
+    listing, stat.bin, then merges small segments) and stops between them when a command comes: at 100,000 stories in one file each, the
     whole of it made the search right after an edit wait 5x. An edit then takes over from what is
     left; the tables are written again after it, and nothing is lost."""
     from filelock import FileLock
@@ -387,7 +387,7 @@ def test_a_command_that_comes_while_the_watcher_writes_the_tables_waits_for_one_
         assert server.bring_up_to_date().total >= 0
         time.sleep(0.01)
         assert server.index.finish(step=True) is True            # one step: manifest.bin
-        assert len(server.index._finish.steps) == 2              # then the listing, then stat.bin
+        assert len(server.index._finish.steps) == 3              # then the listing, stat.bin, the merge
         assert (folder / "manifest.bin").stat().st_mtime_ns != manifest_written
         assert stat_signature(folder) == written                 # stat.bin still the one before
         make_archive.story("three", body="Camels at dawn.")
@@ -415,10 +415,50 @@ def test_the_watcher_stops_writing_the_tables_between_two_steps_when_a_command_i
         with a, b:
             b.send(b"x")                                          # a command knocks
             server.finish_between(a)
-            assert server.index._finish is not None and len(server.index._finish.steps) == 2
+            assert server.index._finish is not None and len(server.index._finish.steps) == 3
             a.recv(1)
             for _ in range(3):
                 server.changes.drain()
                 server.finish_between(a)
         assert server.index._finish is None
         assert warm_camels(server, archive) == ["one", "two"]
+
+
+def test_the_watchers_kept_readers_see_every_edit_and_deletion_and_its_small_segments_are_merged_between_commands(
+        make_archive):
+    """The watcher keeps each segment's reader from one command to the next and commits an edit's
+    segment without merging; small segments are merged between commands. An edit deletes the old
+    document inside a segment whose reader is kept: the answers must still be a fresh process's,
+    with no document found twice or after its deletion, and readers of merged-away segments closed."""
+    from counterbrief.index import Index
+    from counterbrief.search import SearchRequest, search
+
+    def everything(index):
+        found = search(index, SearchRequest(query="camels", limit=0), index.vocabulary())
+        return found.total, sorted((h["id"], h["title"]) for h in found.hits)
+
+    with in_process_watcher(make_archive) as (archive, server):
+        server.finish()
+        expected = {"one"}
+        most = 0
+        for i in range(9):
+            make_archive.story("one", body=f"Camels at hour {i}.", title=f"Hour {i}")   # an edit
+            make_archive.story(f"new{i}", body="Camels again.")                          # a new file
+            expected.add(f"new{i}")
+            if i % 3 == 2:
+                (make_archive.root / "stories" / f"new{i - 1}.md").unlink()              # a deletion
+                expected.discard(f"new{i - 1}")
+            report = server.bring_up_to_date()
+            assert report.total >= 0
+            kept = dict(server.index._readers)
+            warm = everything(server.warm(archive)[0])
+            assert warm[0] == len(expected) and {sid for sid, _ in warm[1]} == expected
+            assert ("one", f"Hour {i}") in warm[1]
+            most = max(most, len(server.index._readers))
+            server.finish()                                   # the tables, then the merge
+            server.warm(archive)
+            live = server.index._readers
+            assert all(reader.is_closed for sid, reader in kept.items() if sid not in live)
+            assert not any(reader.is_closed for reader in live.values())
+            assert everything(server.warm(archive)[0]) == warm == everything(Index(archive))
+        assert most >= 5 and len(server.index._readers) < 5   # segments gathered, and were merged

@@ -197,15 +197,16 @@ def facet_table(index: Index, ix, searcher) -> list:
     return table
 
 
-def write_facet_cache(ix, cache: Optional[dict] = None) -> dict:
+def write_facet_cache(ix, cache: Optional[dict] = None, searcher=None) -> dict:
     """After a commit: cache the facet values of the segments now live, a file per new segment (old
     ones are read back, or taken from ``cache``, what this process wrote last), and remove the files
-    of segments gone; then the tally of the live documents."""
+    of segments gone; then the tally of the live documents. ``searcher``: one on the index as just
+    committed (the watcher's, on its kept readers), else one is opened."""
     from .write import write_atomic
 
     folder = Path(ix.storage.folder)
     generation = ix.latest_generation()
-    with ix.searcher() as searcher:
+    with searcher or ix.searcher() as searcher:
         _, cache = _facet_table(ix, searcher, cache)
         deleted = {}
         for sub, _ in searcher.reader().leaf_readers():

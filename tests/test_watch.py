@@ -460,5 +460,6 @@ def test_the_watchers_kept_readers_see_every_edit_and_deletion_and_its_small_seg
             live = server.index._readers
             assert all(reader.is_closed for sid, reader in kept.items() if sid not in live)
             assert not any(reader.is_closed for reader in live.values())
+            assert all(reader.doc_count() > 0 for reader in live.values())   # emptied segments left out
             assert everything(server.warm(archive)[0]) == warm == everything(Index(archive))
         assert most >= 5 and len(server.index._readers) < 5   # segments gathered, and were merged

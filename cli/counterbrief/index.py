@@ -307,6 +307,20 @@ class Manifest:
 
 
 
+def _drop_dead(writer, segments: list) -> list:
+    """A whoosh merge policy: no merging, and the segments whose every document is now deleted
+    are left out of the index (an edit of a story edited before empties the last edit's segment)."""
+    return [segment for segment in segments if segment.doc_count() > 0]
+
+
+def _merge_small_live(writer, segments: list) -> list:
+    """whoosh's MERGE_SMALL over the segments that still hold a live document (merging an empty
+    one would write a segment of none)."""
+    from whoosh.writing import MERGE_SMALL
+
+    return MERGE_SMALL(writer, _drop_dead(writer, segments))
+
+
 def _renew(reader, segment) -> bool:
     """Give a kept segment reader its segment's new record: True when it could. Only the deleted
     documents change in a segment once written; whoosh3 3.54 (pinned) reads them from the record
@@ -645,21 +659,20 @@ class Index:
         (its MERGE_SMALL policy: only when enough of them have gathered), and cache the facet
         values of the merged segment. The index's content is unchanged: nothing else is written."""
         from whoosh import index
-        from whoosh.writing import MERGE_SMALL
 
         ix = index.open_dir(str(folder))
         segments = ix._segments()
-        if len(segments) < 5:   # MERGE_SMALL merges nothing with fewer
-            return
+        if len(segments) < 5 and all(segment.doc_count() > 0 for segment in segments):
+            return   # nothing to drop, and MERGE_SMALL merges nothing with fewer than five
         writer = ix.writer(limitmb=256, compound=False)
         try:
-            writer.commit(mergetype=MERGE_SMALL)
+            writer.commit(mergetype=_merge_small_live)
         except BaseException:
             writer.cancel()
             raise
-        if len(ix._segments()) != len(segments):
-            self.facet_cache = write_facet_cache(ix, self.facet_cache,
-                                                 self._searcher(ix, folder) if self.keep_warm else None)
+        # a new table of contents: the tally that `stats` reads is kept for its generation
+        self.facet_cache = write_facet_cache(ix, self.facet_cache,
+                                             self._searcher(ix, folder) if self.keep_warm else None)
 
     def finish(self, step: bool = False) -> bool:
         """Write what an update deferred (``defer_tables``) and let other writers in.
@@ -788,9 +801,9 @@ class Index:
                 # The watcher: an edit's segment is committed alone, and small segments are merged
                 # between commands (``_merge_small``, the last of the deferred steps), not while the
                 # command that follows the edit waits (a merge is ~1 in 5 commits, ~50 ms at 20,000).
-                from whoosh.writing import NO_MERGE
-
-                writer.commit(mergetype=NO_MERGE)
+                writer.commit(mergetype=_drop_dead)
+            elif not rebuild:
+                writer.commit(mergetype=_merge_small_live)
             else:
                 writer.commit(optimize=False)
             if progress:

@@ -119,8 +119,11 @@ def bench(n: int, layout: str, runs: int, briefs: bool) -> list[str]:
                         f"| unchanged {ms(w_ours)} | **{ratio(w_edited, w_ours)}** |")
         if briefs:
             for name, cmd in (("stats", [*cb, "stats"]), ("show", [*cb, "show", "synthetic-000002"])):
-                t = [timed(cmd, env=env) for _ in range(runs)]
-                line = f"{tag} `{name}` | {ms(t)} |"
+                t, f = [], []
+                for _ in range(runs):   # interleaved with the floor process: a command below it is floor-bound
+                    t.append(timed(cmd, env=env))
+                    f.append(timed(floor))
+                line = f"{tag} `{name}` | {ms(t)} | floor {ms(f)} ({ratio(t, f)});"
                 if watch:
                     tw = [timed(cmd) for _ in range(runs)]
                     line += f" with the watcher: {ms(tw)} |"
@@ -135,11 +138,11 @@ def bench(n: int, layout: str, runs: int, briefs: bool) -> list[str]:
             for fmt in ("md", "pdf"):
                 out = Path(tmp) / f"brief.{fmt}"
                 cmd = [*cb, "brief", str(recipe), "--include-synthetic", "-o", str(out)]
-                t = [timed(cmd, env=env) for _ in range(max(2, runs // 2))]
+                t = [timed(cmd, env=env) for _ in range(max(3, runs // 2 + 1))]
                 mem = memwatch.run(cmd, env=env)
                 line = f"{tag} brief, 3 messages, {fmt} | {ms(t)} | peak {mem['largest_mb']:.0f} MB |"
                 if watch:
-                    tw = [timed(cmd) for _ in range(max(2, runs // 2))]
+                    tw = [timed(cmd) for _ in range(max(3, runs // 2 + 1))]
                     line += f" with the watcher: {ms(tw)}"
                 rows.append(line + " |")
         if watch:

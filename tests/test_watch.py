@@ -463,3 +463,39 @@ def test_the_watchers_kept_readers_see_every_edit_and_deletion_and_its_small_seg
             assert all(reader.doc_count() > 0 for reader in live.values())   # emptied segments left out
             assert everything(server.warm(archive)[0]) == warm == everything(Index(archive))
         assert most >= 5 and len(server.index._readers) < 5   # segments gathered, and were merged
+
+
+def test_the_watcher_pools_a_small_update_in_memory_and_a_large_one_on_disk(make_archive, monkeypatch):
+    """An edit's commit in the watcher keeps whoosh's pool of postings in memory instead of a folder
+    made and removed inside the watched tree; an update of many files (a checkout) keeps the folder,
+    whose runs on disk bound the watcher's memory."""
+    from whoosh import writing
+    from whoosh.filedb.filestore import RamStorage
+
+    from counterbrief import index as cbi
+
+    pools = []
+    made = writing.SegmentWriter.__init__
+
+    def recording(self, *args, **kwargs):
+        made(self, *args, **kwargs)
+        pools.append(type(self._tempstorage))
+
+    monkeypatch.setattr(writing.SegmentWriter, "__init__", recording)
+    with in_process_watcher(make_archive) as (archive, server):
+        server.finish()
+        pools.clear()
+        make_archive.story("one", body="Camels at dusk.")
+        assert server.bring_up_to_date().total >= 0
+        assert pools == [RamStorage]
+        server.finish()
+        pools.clear()
+        for i in range(cbi.SMALL_UPDATE + 1):
+            make_archive.story(f"many{i}", body="Camels in a caravan.")
+        assert server.bring_up_to_date().total >= 0
+        assert pools and RamStorage not in pools
+        server.finish()
+        from counterbrief.search import SearchRequest, search
+
+        index, _ = server.warm(archive)
+        assert search(index, SearchRequest(query="camels"), index.vocabulary()).total == cbi.SMALL_UPDATE + 2

@@ -335,6 +335,7 @@ def read_tally(folder: Path) -> Optional[dict]:
 
 def archive_tally(index: Index) -> dict:
     """What stats and themes count, for the live index: from ``tally.bin``, else from the facet column."""
+    index.settle_facets()   # the watcher may have left the tally of its last update for later
     folder = index._current()
     if folder is not None:
         index._note_read(folder)

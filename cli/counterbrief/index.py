@@ -74,6 +74,7 @@ def _snapshot_of(path: Path, root: Path) -> str:
 
 
 WRITER_LIMIT_MB = 256   # per writer process; see _index_paths
+SMALL_UPDATE = 50       # stories: the watcher pools an update this small in memory (_index_paths)
 HIDDEN = "hidden"       # a worker's answer for a good story that no output may show
 _POOL_STATE: dict = {}
 
@@ -274,10 +275,12 @@ class Manifest:
             {"version": SCHEMA_VERSION, "hashes": self.hashes, "stories": dict(self.stories),
              "unreadable": self.unreadable_lists}))
 
-    def write_small(self, folder: Path, entries: Optional[set] = None) -> None:
-        """The small files every answer reads: redact.bin and counts.bin."""
+    def write_small(self, folder: Path, entries: Optional[set] = None, write=None) -> None:
+        """The small files every answer reads: redact.bin and counts.bin (``write``: how to write a
+        file, by default ``write.write_atomic``)."""
         from .write import write_atomic
 
+        write_atomic = write or write_atomic
         # The archive's protected names (hashed) and the stories whose list cannot be read, apart:
         # every command reads this small file, never the whole manifest, to redact its output.
         entries = self.redact_entries() if entries is None else entries
@@ -355,6 +358,8 @@ class Index:
         self.postings = None   # flat.Postings: the postings this process read, by segment (kept by the watcher)
         self.keep_warm = False   # a process that stays (the watcher): keep per-segment tables made from reads
         self.facet_heads: Optional[tuple] = None  # facets part of each value, by segment (keep_warm; facets.py)
+        self._facets_due = None    # the watcher: an index whose facet files and tally are still to write
+        self._written: dict = {}   # the watcher: path -> ((inode, size, mtime), bytes) of small files it wrote
         self._readers: dict = {}   # segment id -> whoosh SegmentReader kept between commands (keep_warm)
         self._readers_of: Optional[str] = None   # the index folder they read
         self._table: Optional[_StatTable] = None  # the last stat.bin read, kept to read it only once
@@ -407,7 +412,25 @@ class Index:
             # Derived files hold no protected name: labels, definitions and synonyms are redacted.
             rows = [(t.id, redact.text(t.label), redact.text(t.definition), redact(list(t.synonyms)))
                     for t in self._vocabulary.values() if not redact.finds(t.id)]
-            write_atomic(folder / "vocabulary.bin", marshal.dumps((SCHEMA_VERSION, self._vocabulary_stat, rows)))
+            write = self._write_changed if self.defer_tables else write_atomic
+            write(folder / "vocabulary.bin", marshal.dumps((SCHEMA_VERSION, self._vocabulary_stat, rows)))
+
+    def _write_changed(self, path: Path, data: bytes) -> None:
+        """write_atomic, unless the file holds these bytes already because this process wrote them
+        (its size, time and inode as they were then): the watcher writes the same small files after
+        every edit, and most edits change none of them."""
+        from .write import write_atomic
+
+        try:
+            st = os.stat(path)
+            now = (st.st_ino, st.st_size, st.st_mtime_ns)
+        except OSError:
+            now = None
+        if now is not None and self._written.get(path) == (now, data):
+            return
+        write_atomic(path, data)
+        st = os.stat(path)
+        self._written[path] = ((st.st_ino, st.st_size, st.st_mtime_ns), data)
 
     # -- locations
     def _current(self) -> Optional[Path]:
@@ -622,7 +645,8 @@ class Index:
         # The tables, as steps: the watcher writes them one at a time between commands (finish(step=True)):
         # manifest.bin, the listing that stat.bin records folder times for, stat.bin.
         listed: list = []
-        steps = [lambda: manifest.write_tables(folder), lambda: listed.append(stat_folders(manifest.stat, scan)),
+        steps = [lambda: (self.settle_facets(), manifest.write_tables(folder)),
+                 lambda: listed.append(stat_folders(manifest.stat, scan)),
                  lambda: write_stat(folder, manifest.stat, scan, *listed)]
         if self.defer_tables:
             steps.append(lambda: self._merge_small(folder))
@@ -635,7 +659,7 @@ class Index:
             self._table = _StatTable(folder, signature, dict(manifest.stat))   # what was just written
 
         if self.defer_tables:
-            manifest.write_small(folder, before_redact)
+            manifest.write_small(folder, before_redact, self._write_changed)
             lock = self._held
             lock.acquire()   # held past the update, until finish() has written the tables
 
@@ -653,6 +677,13 @@ class Index:
             manifest.write_small(folder, before_redact)
             finish()
         return report
+
+    def settle_facets(self) -> None:
+        """Write the facet files and the tally that an update of the watcher left for later."""
+        ix, self._facets_due = self._facets_due, None
+        # (an update that went on to rebuild, when a redaction list changed, wrote a new folder)
+        if ix is not None and Path(ix.storage.folder) == self._current():
+            self.facet_cache = write_facet_cache(ix, self.facet_cache, self._searcher(ix, Path(ix.storage.folder)))
 
     def _merge_small(self, folder: Path) -> None:
         """Merge the small segments the watcher's updates left, as whoosh's commit would have
@@ -747,6 +778,13 @@ class Index:
         if rebuild and len(todo) >= par.PARALLEL_FROM and par.can_fork():
             writer = ix.writer(procs=2, limitmb=WRITER_LIMIT_MB, multisegment=True, compound=False)
         else:
+            if self.keep_warm and len(todo) <= SMALL_UPDATE:
+                # The watcher's edit: whoosh's pool of postings in memory rather than in a folder made
+                # and removed inside the watched tree for each commit (its events, a watch added and
+                # torn down); a larger update keeps the folder, whose runs on disk bound the memory.
+                from whoosh.filedb.filestore import RamStorage
+
+                ix.storage.temp_storage = lambda name=None: RamStorage()
             writer = ix.writer(limitmb=256, compound=False)
         try:
             if not rebuild:
@@ -812,8 +850,14 @@ class Index:
             writer.cancel()
             raise
         report.total = manifest.stories.passing()
-        self.facet_cache = write_facet_cache(ix, self.facet_cache if not rebuild else None,
-                                             self._searcher(ix, Path(ix.storage.folder)) if self.keep_warm else None)
+        if self.defer_tables and not rebuild:
+            # The watcher: the facet files and the tally are for other processes and for `stats`; its
+            # own answers read the new segment's facet column. Written with the tables, or when
+            # `stats` asks first (settle_facets), not while the command after the edit waits.
+            self._facets_due = ix
+        else:
+            self.facet_cache = write_facet_cache(ix, self.facet_cache if not rebuild else None,
+                                                 self._searcher(ix, Path(ix.storage.folder)) if self.keep_warm else None)
         names = manifest.redact_entries() if self._names_changed else entries
         self._write_vocabulary_cache(Path(ix.storage.folder), Redactor.from_hashes(key, names))
         return report

@@ -309,7 +309,6 @@ class Manifest:
         return dict(self.unreadable_lists)
 
 
-
 def _drop_dead(writer, segments: list) -> list:
     """A whoosh merge policy: no merging, and the segments whose every document is now deleted
     are left out of the index (an edit of a story edited before empties the last edit's segment)."""
@@ -335,6 +334,7 @@ def _renew(reader, segment) -> bool:
     reader._segment = perdoc._segment = segment
     reader.__dict__.pop("deleted_docs_set", None)
     return True
+
 
 # ----------------------------------------------------------------------------- the index
 
@@ -362,6 +362,7 @@ class Index:
         self._written: dict = {}   # the watcher: path -> ((inode, size, mtime), bytes) of small files it wrote
         self._readers: dict = {}   # segment id -> whoosh SegmentReader kept between commands (keep_warm)
         self._readers_of: Optional[str] = None   # the index folder they read
+        self._ix: Optional[tuple] = None   # the watcher: (folder, whoosh FileIndex) kept (_open_dir)
         self._table: Optional[_StatTable] = None  # the last stat.bin read, kept to read it only once
         self._vocabulary: Optional[dict] = None
         self._vocabulary_stat: Optional[tuple] = None   # (size, mtime) of the vocabulary.yml read
@@ -594,8 +595,6 @@ class Index:
                     path.unlink(missing_ok=True)
 
     def _update(self, folder: Path, manifest: Manifest, scan: dict, progress: Progress) -> IndexReport:
-        from whoosh import index
-
         changed = set()
         since = getattr(scan, "since", None)
         if since is not None and manifest.synced is not None and since[0] is manifest.synced:
@@ -630,7 +629,7 @@ class Index:
         again = {rel for source in touched_sources for rel in table.naming_snapshot(source)}
         again |= {rel for rel in table.failed_files() if table[rel][0] in edited or not _watched(table[rel][2])}
         stories |= {rel for rel in again if rel in scan}
-        ix = index.open_dir(str(folder))
+        ix = self._open_dir(folder)
         before_redact = manifest.redact_entries()
         report = self._index_paths(ix, manifest, sorted(stories), scan, progress, rebuild=False,
                                    entries=before_redact, maybe=maybe)
@@ -643,7 +642,8 @@ class Index:
         manifest.synced = getattr(scan, "token", None)   # its table is now this scan's
 
         # The tables, as steps: the watcher writes them one at a time between commands (finish(step=True)):
-        # manifest.bin, the listing that stat.bin records folder times for, stat.bin.
+        # (its facet files and tally, and) manifest.bin, the listing that stat.bin records folder times
+        # for, stat.bin, (and for the watcher) the merge of small segments.
         listed: list = []
         steps = [lambda: (self.settle_facets(), manifest.write_tables(folder)),
                  lambda: listed.append(stat_folders(manifest.stat, scan)),
@@ -785,7 +785,10 @@ class Index:
                 from whoosh.filedb.filestore import RamStorage
 
                 ix.storage.temp_storage = lambda name=None: RamStorage()
-            writer = ix.writer(limitmb=256, compound=False)
+            try:
+                writer = ix.writer(limitmb=256, compound=False)
+            finally:
+                ix.storage.__dict__.pop("temp_storage", None)   # the watcher keeps ix (_open_dir)
         try:
             if not rebuild:
                 # the watcher's kept readers, on the table of contents the writer has just read (the lock
@@ -947,7 +950,7 @@ class Index:
         if folder is not None:
             try:
                 self._note_read(folder)
-                ix = index.open_dir(str(folder))
+                ix = self._open_dir(folder)
                 return ix, self._searcher(ix, folder)
             except Exception:  # noqa: BLE001
                 self.notice(f"{self.home}: the search index was unreadable; rebuilding it")
@@ -956,6 +959,18 @@ class Index:
         self._note_read(folder)
         ix = index.open_dir(str(folder))
         return ix, self._searcher(ix, folder)
+
+    def _open_dir(self, folder: Path):
+        """whoosh's index in ``folder``; the watcher keeps the object (it holds no state but the
+        folder: every reader and writer reads the table of contents as it is then), so opening it,
+        which reads and unpickles that table, is done once and not for every command and edit."""
+        from whoosh import index
+
+        if not self.keep_warm:
+            return index.open_dir(str(folder))
+        if self._ix is None or self._ix[0] != str(folder):
+            self._ix = (str(folder), index.open_dir(str(folder)))
+        return self._ix[1]
 
     def _searcher(self, ix, folder: Path):
         """A searcher on the index as its table of contents stands now. A process that stays (the

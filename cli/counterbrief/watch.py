@@ -349,12 +349,17 @@ class Server:
                 self.changes.cond.wait(left)
         return True
 
-    def bring_up_to_date(self):
-        """Take in every change made so far; the index's report (what was updated, what skipped)."""
+    def bring_up_to_date(self, sync: bool = True):
+        """Take in every change made so far; the index's report (what was updated, what skipped).
+        Without ``sync`` (an update between commands, woken by an event), the changes whose events
+        have arrived: the next command's update makes sure of the rest."""
         from .index import IndexReport
         from .state import current_folder
 
-        synced = self._sync()
+        if sync:
+            synced = self._sync()
+        else:
+            synced = self.observer is not None and self.observer.is_alive()
         paths, rescan = self.changes.take()
         if not synced or rescan:
             self._full_scan()
@@ -401,7 +406,7 @@ class Server:
         would have said (skipped files, notices) is kept for that command."""
         self._notices = []
         try:
-            report = self.bring_up_to_date()
+            report = self.bring_up_to_date(sync=False)
         except Exception:  # noqa: BLE001 - the next command takes the changes in again and says why
             return
         finally:

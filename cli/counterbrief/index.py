@@ -280,17 +280,17 @@ class Manifest:
         file, by default ``write.write_atomic``)."""
         from .write import write_atomic
 
-        write_atomic = write or write_atomic
+        put = write or write_atomic
         # The archive's protected names (hashed) and the stories whose list cannot be read, apart:
         # every command reads this small file, never the whole manifest, to redact its output.
         entries = self.redact_entries() if entries is None else entries
-        write_atomic(folder / "redact.bin", marshal.dumps(
+        put(folder / "redact.bin", marshal.dumps(
             (SCHEMA_VERSION, sorted(entries), sorted(self.unreadable().items()),
              key_check(index_key(folder.parent)))))
         # What stats needs of the manifest, small enough to read on every stats, and the files it
         # left out for their errors (show trusts the others' check while the index is fresh).
         failed = sorted(self.stories.failed_files())
-        write_atomic(folder / "counts.bin", marshal.dumps((SCHEMA_VERSION, len(failed), failed)))
+        put(folder / "counts.bin", marshal.dumps((SCHEMA_VERSION, len(failed), failed)))
 
     def record(self, rel: str, stat: tuple, root: Path) -> None:
         self.stat[rel] = stat
@@ -359,7 +359,7 @@ class Index:
         self.keep_warm = False   # a process that stays (the watcher): keep per-segment tables made from reads
         self.facet_heads: Optional[tuple] = None  # facets part of each value, by segment (keep_warm; facets.py)
         self._facets_due = None    # the watcher: an index whose facet files and tally are still to write
-        self._written: dict = {}   # the watcher: path -> ((inode, size, mtime), bytes) of small files it wrote
+        self._written: dict = {}   # path -> ((inode, size, mtime), bytes) of the small files this object wrote
         self._readers: dict = {}   # segment id -> whoosh SegmentReader kept between commands (keep_warm)
         self._readers_of: Optional[str] = None   # the index folder they read
         self._ix: Optional[tuple] = None   # the watcher: (folder, whoosh FileIndex) kept (_open_dir)
@@ -407,19 +407,17 @@ class Index:
             return None
 
     def _write_vocabulary_cache(self, folder: Path, redact: Redactor) -> None:
-        from .write import write_atomic
-
         if self._vocabulary_stat is not None:   # the size and time of the vocabulary.yml that was read
             # Derived files hold no protected name: labels, definitions and synonyms are redacted.
             rows = [(t.id, redact.text(t.label), redact.text(t.definition), redact(list(t.synonyms)))
                     for t in self._vocabulary.values() if not redact.finds(t.id)]
-            write = self._write_changed if self.defer_tables else write_atomic
-            write(folder / "vocabulary.bin", marshal.dumps((SCHEMA_VERSION, self._vocabulary_stat, rows)))
+            self._write_changed(folder / "vocabulary.bin",
+                                marshal.dumps((SCHEMA_VERSION, self._vocabulary_stat, rows)))
 
     def _write_changed(self, path: Path, data: bytes) -> None:
         """write_atomic, unless the file holds these bytes already because this process wrote them
-        (its size, time and inode as they were then): the watcher writes the same small files after
-        every edit, and most edits change none of them."""
+        (its size, time and inode as they were then): a process that updates the index again and
+        again (the watcher) writes the same small files after every edit, and most edits change none."""
         from .write import write_atomic
 
         try:
@@ -674,7 +672,7 @@ class Index:
             self._finish = finish_and_release
             self._pending = (lock, folder, manifest, finish_and_release)
         else:
-            manifest.write_small(folder, before_redact)
+            manifest.write_small(folder, before_redact, self._write_changed)
             finish()
         return report
 
@@ -683,15 +681,21 @@ class Index:
         ix, self._facets_due = self._facets_due, None
         # (an update that went on to rebuild, when a redaction list changed, wrote a new folder)
         if ix is not None and Path(ix.storage.folder) == self._current():
-            self.facet_cache = write_facet_cache(ix, self.facet_cache, self._searcher(ix, Path(ix.storage.folder)))
+            self._write_facets(ix, self.facet_cache)
+
+    def _write_facets(self, ix, cache: Optional[dict]) -> None:
+        """write_facet_cache after a commit, through the watcher's kept readers when it keeps them."""
+        self.facet_cache = write_facet_cache(ix, cache, self._warm_searcher(ix))
+
+    def _warm_searcher(self, ix):
+        """The watcher's searcher on its kept readers (``_searcher``); None in a process that keeps none."""
+        return self._searcher(ix, Path(ix.storage.folder)) if self.keep_warm else None
 
     def _merge_small(self, folder: Path) -> None:
         """Merge the small segments the watcher's updates left, as whoosh's commit would have
         (its MERGE_SMALL policy: only when enough of them have gathered), and cache the facet
         values of the merged segment. The index's content is unchanged: nothing else is written."""
-        from whoosh import index
-
-        ix = index.open_dir(str(folder))
+        ix = self._open_dir(folder)
         segments = ix._segments()
         if len(segments) < 5 and all(segment.doc_count() > 0 for segment in segments):
             return   # nothing to drop, and MERGE_SMALL merges nothing with fewer than five
@@ -701,9 +705,7 @@ class Index:
         except BaseException:
             writer.cancel()
             raise
-        # a new table of contents: the tally that `stats` reads is kept for its generation
-        self.facet_cache = write_facet_cache(ix, self.facet_cache,
-                                             self._searcher(ix, folder) if self.keep_warm else None)
+        self._write_facets(ix, self.facet_cache)   # a new table of contents: the tally is kept by generation
 
     def finish(self, step: bool = False) -> bool:
         """Write what an update deferred (``defer_tables``) and let other writers in.
@@ -793,7 +795,7 @@ class Index:
             if not rebuild:
                 # the watcher's kept readers, on the table of contents the writer has just read (the lock
                 # is held): opening every segment again costs more than the update's own document
-                warm = self._searcher(ix, Path(ix.storage.folder)) if self.keep_warm else None
+                warm = self._warm_searcher(ix)
                 for rel in paths:
                     writer.delete_by_term("path", rel, searcher=warm)
             if progress and not rebuild:
@@ -859,8 +861,7 @@ class Index:
             # `stats` asks first (settle_facets), not while the command after the edit waits.
             self._facets_due = ix
         else:
-            self.facet_cache = write_facet_cache(ix, self.facet_cache if not rebuild else None,
-                                                 self._searcher(ix, Path(ix.storage.folder)) if self.keep_warm else None)
+            self._write_facets(ix, self.facet_cache if not rebuild else None)
         names = manifest.redact_entries() if self._names_changed else entries
         self._write_vocabulary_cache(Path(ix.storage.folder), Redactor.from_hashes(key, names))
         return report
@@ -944,8 +945,6 @@ class Index:
 
         The searcher is opened here, once: opening a reader is most of the cost of opening an index.
         """
-        from whoosh import index
-
         folder = self._current()
         if folder is not None:
             try:
@@ -957,7 +956,7 @@ class Index:
         self.fresh(rebuild=True)
         folder = self._current()
         self._note_read(folder)
-        ix = index.open_dir(str(folder))
+        ix = self._open_dir(folder)
         return ix, self._searcher(ix, folder)
 
     def _open_dir(self, folder: Path):

@@ -488,15 +488,10 @@ def prewarm(fmt: str) -> None:
                         __import__(name)
                     except Exception:  # noqa: BLE001 - the writer reports it when it runs
                         pass
-            chunks = []
             with os.fdopen(request_r, "rb") as request:
-                while True:
-                    chunk = request.read(1 << 20)
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-            if chunks:
-                context, t, scratch = pickle.loads(b"".join(chunks))
+                work = request.read()   # to the end: the parent's whole request, or nothing if none comes
+            if work:
+                context, t, scratch = pickle.loads(work)
                 _child_writes(writer, context, t, scratch, result_w)
         finally:
             os._exit(0)

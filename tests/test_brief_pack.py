@@ -338,6 +338,34 @@ def test_the_evaluation_items_come_out_as_csv(pack, two_editions, tmp_path):
     assert rows[0]["statement"].startswith("Former members regret joining") and rows[0]["source"] == "suggested by counterbrief"
 
 
+def test_a_brief_that_fails_writes_neither_the_brief_nor_its_evaluation_items(pack, two_editions, tmp_path):
+    """The evaluation CSV goes with the brief: a template that cannot be found is refused before any
+    work (one line, no warning first), and one that fails while rendering leaves no CSV behind."""
+    target, out = tmp_path / "items.csv", tmp_path / "b.html"
+    missing = run(pack, "brief", two_editions, "--include-synthetic", "--template", tmp_path / "nope.j2",
+                  "-o", out, "--evaluation", target)
+    assert missing.exit_code != 0 and missing.stderr.count("\n") == 1
+    assert missing.stderr.startswith("Error: ") and "nope.j2: template not found" in missing.stderr
+    broken = tmp_path / "broken.html.j2"
+    broken.write_text('{% extends "elsewhere" %}', encoding="utf-8")
+    failed = run(pack, "brief", two_editions, "--include-synthetic", "--template", broken, "-o", out,
+                 "--evaluation", target)
+    assert failed.exit_code != 0 and "template not found: elsewhere" in failed.stderr
+    assert not target.exists() and not out.exists()
+
+
+def test_a_missing_recipe_file_or_an_unknown_option_is_one_line_that_points_to_help(pack, tmp_path):
+    for args, says in (
+            (("brief", tmp_path / "nope.yml", "-o", tmp_path / "b.md"), "nope.yml' does not exist"),
+            (("brief", "--no-such-option"), "No such option '--no-such-option'"),
+            (("no-such-command",), "No such command 'no-such-command'")):
+        result = run(pack, *args)
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert says in result.stderr and "--help')" in result.stderr and "Usage:" not in result.stderr
+    unknown_root = CliRunner().invoke(main, ["--no-such-root-option", "search", "x"])
+    assert unknown_root.exit_code == 2 and unknown_root.stderr.count("\n") == 1, unknown_root.stderr
+
+
 # ----------------------------------------------------------------------------- the bundled archive
 
 def test_the_bundled_recipes_prove_every_message_with_pinned_quotes_and_check_clean():

@@ -16,12 +16,30 @@ from .safe import terminal_text
 ARCHIVE_HELP = "Archive folder (default: $COUNTERBRIEF_ARCHIVE, the nearest archive above the current folder, or the bundled one)."
 
 
+def _one_line(e: click.UsageError) -> click.UsageError:
+    """click's usage error (a missing file, an unknown option) as one line, as ours are: what is
+    wrong, then where to read how, instead of the usage, a hint and the error on three lines."""
+    if e.ctx is None:
+        return e
+    line = click.UsageError(f"{e.format_message()} (see '{e.ctx.command_path} --help')")
+    line.exit_code = e.exit_code
+    return line
+
+
 class Root(click.Group):
     """Turns our errors into one clean line and the right exit code, in one place."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:   # the options before the command
+            raise _one_line(e) from None
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError as e:   # a command's own arguments and options
+            raise _one_line(e) from None
         except CounterbriefError as e:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
@@ -884,6 +902,10 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
     missing = sorted(i for i in ids if not story_path(archive, i).is_file())
     if missing:
         raise UsageProblem(f"no story '{missing[0]}'", fix="check the id with 'counterbrief show'")
+    from .render import EXTENSIONS, template_location
+
+    if fmt in EXTENSIONS:   # a format written through a template: found before any work, as the output folder is
+        template_location(template or recipe.template, fmt, archive.templates_dir, bundled_root() / "templates")
     options = Options(include_synthetic=include_synthetic, only_ids=list(ids))
     selection: list[str] = []
     context, redact = fresh_answer(ctx, lambda index: (
@@ -912,11 +934,11 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
                                 recipe_file, fix="replace every [fill in: ...] under safeguarding: with the real contact "
                                 "(name, phone, hours) of your safeguarding lead or local service; counterbrief never "
                                 "invents one")
-    if evaluation_file is not None:
+    evaluation = None
+    if evaluation_file is not None:   # from the facilitator's context; written once the brief is
         from .write import evaluation_csv
 
-        write_atomic(evaluation_file, evaluation_csv(context))
-        echo(f"wrote {evaluation_file} ({len(context['evaluation'])} evaluation items)", err=True)
+        evaluation = (evaluation_csv(context), len(context["evaluation"]))
     if edition == "handout":
         from .select import handout
 
@@ -935,6 +957,9 @@ def brief(ctx, recipe_file, themes, query, ids, title, audience, language, level
         info(f"wrote {output} ({fmt}, {edition}, "
              f"{count(sum(len(m['testimony']) for m in context['messages']), 'testimony', 'testimonies')}, "
              f"{count(len(context['citations']), 'source')})")
+    if evaluation is not None:
+        write_atomic(evaluation_file, evaluation[0])
+        echo(f"wrote {evaluation_file} ({evaluation[1]} evaluation items)", err=True)
 
 
 @main.command()

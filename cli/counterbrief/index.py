@@ -13,6 +13,7 @@ from __future__ import annotations
 import marshal
 import os
 import shutil
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -307,6 +308,41 @@ class Manifest:
     def unreadable(self) -> dict[str, str]:
         """Story files whose redact list cannot be read, and why."""
         return dict(self.unreadable_lists)
+
+
+@contextmanager
+def _in_memory(storage):
+    """While the watcher writes a small update (SMALL_UPDATE): whoosh's pool of postings in memory
+    rather than in a folder made and removed inside the watched tree for each commit (its events, a
+    watch added and torn down), and each file of the new segment (and the table of contents) made in
+    memory and written with one call when whoosh closes it. whoosh writes a one-story segment as
+    ~15 files in ~1,200 small writes, each with a ``tell`` that is a system call on a real file
+    (~4 ms of a ~30 ms update while the next command waits). The storage is the watcher's kept
+    index's (_open_dir): put back as it was afterwards."""
+    import io
+
+    from whoosh.filedb.filestore import RamStorage
+    from whoosh.filedb.structfile import StructFile
+
+    create = storage.create_file
+
+    def create_file(name, excl=False, mode="wb", **kwargs):
+        if excl or mode != "wb" or kwargs:
+            return create(name, excl=excl, mode=mode, **kwargs)
+        path, buffer = storage._fpath(name), io.BytesIO()
+
+        def write(_):
+            with open(path, "wb") as f:
+                f.write(buffer.getbuffer())
+        return StructFile(buffer, name=name, onclose=write)
+
+    storage.temp_storage = lambda name=None: RamStorage()
+    storage.create_file = create_file
+    try:
+        yield storage
+    finally:
+        storage.__dict__.pop("temp_storage", None)
+        storage.__dict__.pop("create_file", None)
 
 
 def _drop_dead(writer, segments: list) -> list:
@@ -758,6 +794,13 @@ class Index:
         report = IndexReport()
         todo = [rel for rel in paths if rel in scan]
         key = index_key(self.home)
+        # Whether any story's protected names may have changed (then the archive's set is compared).
+        self._names_changed = rebuild
+        for rel in paths:
+            if rel not in scan:
+                gone = manifest.stories.pop(rel, None)
+                manifest.unreadable_lists.pop(rel, None)
+                self._names_changed |= bool(gone and gone[3])
         # Duplicate ids, in file order, against the stories already indexed and kept.
         ids: dict = {}   # id -> the file that holds it: a kept story (not among paths), else the first here
         among = set(paths)
@@ -767,93 +810,79 @@ class Index:
                 kept = [r for r in manifest.stories.passed_with_id(sid) if r not in among] if sid else []
                 ids[sid] = min(kept) if kept else rel
             return ids[sid]
-        # Whether any story's protected names may have changed (then the archive's set is compared).
-        self._names_changed = rebuild
-        for rel in paths:
-            if rel not in scan:
-                gone = manifest.stories.pop(rel, None)
-                manifest.unreadable_lists.pop(rel, None)
-                self._names_changed |= bool(gone and gone[3])
         # Plain (not compound) segment files are memory-mapped when read: a search then reads only
         # the stored fields of the hits it shows, instead of copying a compound file's part. Each
         # of the two writer processes sorts postings in memory up to ``limitmb``, then in runs on disk.
-        if rebuild and len(todo) >= par.PARALLEL_FROM and par.can_fork():
-            writer = ix.writer(procs=2, limitmb=WRITER_LIMIT_MB, multisegment=True, compound=False)
-        else:
-            if self.keep_warm and len(todo) <= SMALL_UPDATE:
-                # The watcher's edit: whoosh's pool of postings in memory rather than in a folder made
-                # and removed inside the watched tree for each commit (its events, a watch added and
-                # torn down); a larger update keeps the folder, whose runs on disk bound the memory.
-                from whoosh.filedb.filestore import RamStorage
-
-                ix.storage.temp_storage = lambda name=None: RamStorage()
-            try:
-                writer = ix.writer(limitmb=256, compound=False)
-            finally:
-                ix.storage.__dict__.pop("temp_storage", None)   # the watcher keeps ix (_open_dir)
-        try:
-            if not rebuild:
-                # the watcher's kept readers, on the table of contents the writer has just read (the lock
-                # is held): opening every segment again costs more than the update's own document
-                warm = self._warm_searcher(ix)
-                for rel in paths:
-                    writer.delete_by_term("path", rel, searcher=warm)
-            if progress and not rebuild:
-                progress(0, 3 * len(todo), "checking")
-            results = self._map(_pool_document, todo, key, entries, parallel=len(todo) >= par.PARALLEL_FROM)
-            for n, (rel, doc, problems, (sid, snapshot), (names, unreadable), digest, line) in enumerate(results, 1):
-                # Redaction is archive-wide: the names of every story, kept or changed, as keyed hashes. A
-                # story whose list cannot be read keeps the names it had and is marked: outputs are refused.
-                before = manifest.stories.get(rel) or (previous or {}).get(rel)
-                manifest.unreadable_lists.pop(rel, None)
-                if names is None:
-                    manifest.unreadable_lists[rel] = unreadable
-                    names = before[3] if before else ()
-                # A failed story keeps, instead of its id, the file of the story whose id it repeated
-                # (or ""), and the snapshot it names: it is checked again only when one of them changes.
-                clash = ""
-                if doc is not None:
-                    other = holder(sid, rel)
-                    if other != rel:
-                        problems = problems + [Problem(rel, line, f"duplicate id '{sid}', also used by "
-                                                       f"{other}; give each story its own id")]
-                        doc, clash = None, other
-                self._names_changed |= set(names) != set(before[3] if before else ())
-                manifest.stories[rel] = (sid, True, snapshot, names) if doc is not None else (clash, False, snapshot, names)
-                if isinstance(doc, str):   # HIDDEN
-                    pass
-                elif doc is not None:
-                    writer.add_document(**doc)
-                    report.indexed += 1
-                else:
-                    report.skipped.extend(p for p in problems if p.severity == "error")
-                manifest.stat[rel] = scan[rel]
-                manifest.hashes[rel] = digest
-                if progress:   # the first third was the check of every file's redact list (_rebuild)
-                    progress(len(todo) + n, 3 * len(todo), "indexing")
-            report.removed = sum(1 for rel in paths if rel not in scan)
-            others = [rel for rel in (scan if maybe is None else sorted(rel for rel in maybe if rel in scan))
-                      if not rel.startswith("stories/") and manifest.stat.get(rel) != scan[rel]]
-            hashes = self._map(_pool_hash, others, key, (), parallel=len(others) >= par.PARALLEL_FROM)
-            for rel, digest in zip(others, hashes):
-                manifest.stat[rel] = scan[rel]
-                manifest.hashes[rel] = digest
-            if progress:
-                progress(2 * len(todo), 3 * len(todo), "saving")
-            if self.defer_tables and not rebuild:
-                # The watcher: an edit's segment is committed alone, and small segments are merged
-                # between commands (``_merge_small``, the last of the deferred steps), not while the
-                # command that follows the edit waits (a merge is ~1 in 5 commits, ~50 ms at 20,000).
-                writer.commit(mergetype=_drop_dead)
-            elif not rebuild:
-                writer.commit(mergetype=_merge_small_live)
+        parallel = rebuild and len(todo) >= par.PARALLEL_FROM and par.can_fork()
+        small = self.keep_warm and not parallel and len(todo) <= SMALL_UPDATE   # the watcher's edit
+        with _in_memory(ix.storage) if small else nullcontext():
+            if parallel:
+                writer = ix.writer(procs=2, limitmb=WRITER_LIMIT_MB, multisegment=True, compound=False)
             else:
-                writer.commit(optimize=False)
-            if progress:
-                progress(3 * len(todo), 3 * len(todo), "saved")
-        except BaseException:
-            writer.cancel()
-            raise
+                writer = ix.writer(limitmb=256, compound=False)
+            try:
+                if not rebuild:
+                    # the watcher's kept readers, on the table of contents the writer has just read (the lock
+                    # is held): opening every segment again costs more than the update's own document
+                    warm = self._warm_searcher(ix)
+                    for rel in paths:
+                        writer.delete_by_term("path", rel, searcher=warm)
+                if progress and not rebuild:
+                    progress(0, 3 * len(todo), "checking")
+                results = self._map(_pool_document, todo, key, entries, parallel=len(todo) >= par.PARALLEL_FROM)
+                for n, (rel, doc, problems, (sid, snapshot), (names, unreadable), digest, line) in enumerate(results, 1):
+                    # Redaction is archive-wide: the names of every story, kept or changed, as keyed hashes. A
+                    # story whose list cannot be read keeps the names it had and is marked: outputs are refused.
+                    before = manifest.stories.get(rel) or (previous or {}).get(rel)
+                    manifest.unreadable_lists.pop(rel, None)
+                    if names is None:
+                        manifest.unreadable_lists[rel] = unreadable
+                        names = before[3] if before else ()
+                    # A failed story keeps, instead of its id, the file of the story whose id it repeated
+                    # (or ""), and the snapshot it names: it is checked again only when one of them changes.
+                    clash = ""
+                    if doc is not None:
+                        other = holder(sid, rel)
+                        if other != rel:
+                            problems = problems + [Problem(rel, line, f"duplicate id '{sid}', also used by "
+                                                           f"{other}; give each story its own id")]
+                            doc, clash = None, other
+                    self._names_changed |= set(names) != set(before[3] if before else ())
+                    manifest.stories[rel] = (sid, True, snapshot, names) if doc is not None else (clash, False, snapshot, names)
+                    if isinstance(doc, str):   # HIDDEN
+                        pass
+                    elif doc is not None:
+                        writer.add_document(**doc)
+                        report.indexed += 1
+                    else:
+                        report.skipped.extend(p for p in problems if p.severity == "error")
+                    manifest.stat[rel] = scan[rel]
+                    manifest.hashes[rel] = digest
+                    if progress:   # the first third was the check of every file's redact list (_rebuild)
+                        progress(len(todo) + n, 3 * len(todo), "indexing")
+                report.removed = sum(1 for rel in paths if rel not in scan)
+                others = [rel for rel in (scan if maybe is None else sorted(rel for rel in maybe if rel in scan))
+                          if not rel.startswith("stories/") and manifest.stat.get(rel) != scan[rel]]
+                hashes = self._map(_pool_hash, others, key, (), parallel=len(others) >= par.PARALLEL_FROM)
+                for rel, digest in zip(others, hashes):
+                    manifest.stat[rel] = scan[rel]
+                    manifest.hashes[rel] = digest
+                if progress:
+                    progress(2 * len(todo), 3 * len(todo), "saving")
+                if self.defer_tables and not rebuild:
+                    # The watcher: an edit's segment is committed alone, and small segments are merged
+                    # between commands (``_merge_small``, the last of the deferred steps), not while the
+                    # command that follows the edit waits (a merge is ~1 in 5 commits, ~50 ms at 20,000).
+                    writer.commit(mergetype=_drop_dead)
+                elif not rebuild:
+                    writer.commit(mergetype=_merge_small_live)
+                else:
+                    writer.commit(optimize=False)
+                if progress:
+                    progress(3 * len(todo), 3 * len(todo), "saved")
+            except BaseException:
+                writer.cancel()
+                raise
         report.total = manifest.stories.passing()
         if self.defer_tables and not rebuild:
             # The watcher: the facet files and the tally are for other processes and for `stats`; its

@@ -499,3 +499,36 @@ def test_the_watcher_pools_a_small_update_in_memory_and_a_large_one_on_disk(make
 
         index, _ = server.warm(archive)
         assert search(index, SearchRequest(query="camels"), index.vocabulary()).total == cbi.SMALL_UPDATE + 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the index folders are left out on inotify (Linux)")
+def test_the_watcher_hears_nothing_of_its_own_index_folders_but_every_story_change_and_its_sentinel(
+        make_archive, monkeypatch):
+    """The index folders inside .counterbrief/ hold only the watcher's own writing: their events
+    (dozens for each edit's commit) no longer reach it. The sentinel written in .counterbrief/
+    itself still comes back, and a story edited or added in stories/ is still heard of and found."""
+    from counterbrief import watch
+    from counterbrief.state import current_folder
+
+    heard = []
+    dispatch = watch._Handler.dispatch
+
+    def recording(self, event):
+        heard.append(os.fsdecode(event.src_path))
+        dispatch(self, event)
+
+    monkeypatch.setattr(watch._Handler, "dispatch", recording)
+    with in_process_watcher(make_archive) as (archive, server):
+        server.finish()
+        folder = str(current_folder(server.index.home))
+        heard.clear()
+        make_archive.story("one", body="Camels at dusk.")
+        make_archive.story("three", body="Camels at dawn.")
+        assert server._sync()   # the sentinel came back, behind the edits
+        assert server.bring_up_to_date().indexed == 2
+        server.finish()   # the tables, the facet files, a merge: all written inside the index folder
+        assert server._sync()
+        assert warm_camels(server, archive) == ["one", "three"]
+        assert any(path.endswith("stories/one.md") for path in heard)
+        assert any(path.endswith(watch.SENTINEL) for path in heard)
+        assert os.listdir(folder) and not [path for path in heard if path.startswith(folder)], heard

@@ -532,3 +532,53 @@ def test_the_watcher_hears_nothing_of_its_own_index_folders_but_every_story_chan
         assert any(path.endswith("stories/one.md") for path in heard)
         assert any(path.endswith(watch.SENTINEL) for path in heard)
         assert os.listdir(folder) and not [path for path in heard if path.startswith(folder)], heard
+
+
+def test_the_watcher_collects_garbage_between_commands_and_gives_the_collector_back_when_it_stops(
+        make_archive, monkeypatch):
+    """While it serves, no collection runs in the middle of an update or an answer: the young
+    generations are collected once an answer is sent, and everything once nothing has come for a
+    while. When it stops, automatic collection is back on (a process that ran it goes on as before)."""
+    import gc
+
+    from counterbrief import load, watch
+    from counterbrief.state import index_home
+
+    make_archive.story("one", body="Camels.")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    home = str(index_home(archive))
+    server = watch.Server(archive, idle=60)
+    server.finish_after = 0.05
+    collected, during = [], []
+    collect, run = gc.collect, server._run
+
+    def recording_collect(generation=2):
+        collected.append(generation)
+        return collect(generation)
+
+    def recording_run(msg):
+        during.append(gc.isenabled())
+        return run(msg)
+
+    monkeypatch.setattr(gc, "collect", recording_collect)
+    monkeypatch.setattr(server, "_run", recording_run)
+    ready = threading.Event()
+    thread = threading.Thread(target=server.serve, args=(ready.set,), daemon=True)
+    thread.start()
+    assert ready.wait(60)
+    try:
+        collected.clear()
+        make_archive.story("two", body="Camels again.")
+        argv = ["--archive", str(archive.root), "search", "camels", "--json"]
+        reply = watch.request(home, {"op": "run", "root": str(archive.root), "argv": argv}, timeout=60)
+        assert reply["op"] == "ran" and sorted(h["id"] for h in json.loads(reply["stdout"])["hits"]) == ["one", "two"]
+        assert during == [False]
+        for _ in range(100):   # the young generations after the answer, then all once idle
+            if 1 in collected and 2 in collected:
+                break
+            time.sleep(0.05)
+        assert collected[0] == 1 and 2 in collected, collected
+    finally:
+        watch.request(home, {"op": "stop"}, timeout=10)
+        thread.join(30)
+    assert not thread.is_alive() and gc.isenabled()

@@ -559,6 +559,7 @@ class Server:
             import gc
 
             gc.enable()
+            gc.unfreeze()
             self.finish()
             try:
                 if os.path.exists(path) and os.stat(path).st_ino == os.fstat(sock.fileno()).st_ino:

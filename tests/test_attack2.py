@@ -321,6 +321,28 @@ def test_the_watcher_drops_an_account_at_once_when_the_archive_starts_to_require
         assert int(cb(make_archive.root, "watch", "--status").stderr.split(": ")[1].split(" commands")[0]) >= 3
 
 
+def test_an_index_built_while_counterbrief_yml_was_half_written_is_built_again_with_what_it_says(make_archive):
+    """An editor saves counterbrief.yml in two steps: emptied, then written. A command (or the
+    watcher) that read its settings in between saw the empty file's default (no second reviewer
+    needed) and would build an index that passes an account once approved, while recording the
+    file as it is now, so every later command would trust that index. The build reads the file
+    again at its end and builds once more with what it says."""
+    from counterbrief import load
+    from counterbrief.index import Index
+
+    make_archive.story("one", review=[{"by": "Amina", "at": "2026-01-01", "decision": "approved"}])
+    marker = make_archive.root / "counterbrief.yml"
+    marker.write_text("reviewers_required: 2\n", encoding="utf-8")
+    archive = load.find_archive(make_archive.root, None, make_archive.root)
+    assert archive.reviewers_required == 2
+    archive.reviewers_required = 0   # what a read of the emptied file gave
+    index = Index(archive)
+    index.fresh(rebuild=True)
+    result = cb(make_archive.root, "search", "*", "--json", watch=False)
+    assert result.returncode == 0 and '"total": 0' in result.stdout, result.stdout
+    assert index.archive.reviewers_required == 2
+
+
 def test_shell_completion_offers_no_id_while_a_redact_list_cannot_be_read(make_archive):
     path = make_archive.story("protector")
     make_archive.story("omar-said-story")

@@ -14,7 +14,7 @@ import marshal
 import os
 import shutil
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -549,7 +549,7 @@ class Index:
             return kept[2]
         return None
 
-    def _rebuild(self, scan: dict, progress: Progress) -> IndexReport:
+    def _rebuild(self, scan: dict, progress: Progress, tries: int = 0) -> IndexReport:
         from whoosh import index
 
         from .schema import _schema
@@ -590,9 +590,25 @@ class Index:
             shutil.rmtree(folder, ignore_errors=True)
         else:
             raise RuntimeError("the archive's redaction lists kept changing while the index was built")
-        report.rebuilt = True
         self._sweep(keep=folder)
+        required = self._required_now()
+        if required is not None and required != self.archive.reviewers_required and tries < 3:
+            # counterbrief.yml says otherwise now than when it was read for this build: an editor that
+            # writes it in two steps (emptied, then written) can be read in between, and an index
+            # built with the empty file's default would pass accounts it must not, while recording the
+            # file as it is now (fresh, for every later command). Built again with what it says.
+            self.archive = replace(self.archive, reviewers_required=required)
+            return self._rebuild(scan, progress, tries + 1)
+        report.rebuilt = True
         return report
+
+    def _required_now(self) -> Optional[int]:
+        """reviewers_required as counterbrief.yml says it now; None when the file cannot be read as
+        settings (every command refuses it before reading the index, load.find_archive)."""
+        try:
+            return load.archive_settings(self.archive)["reviewers_required"]
+        except CounterbriefError:
+            return None
 
     def _switch(self, name: str) -> None:
         """Make the index folder ``name`` the live one: one atomic rename; until then readers use the old index."""

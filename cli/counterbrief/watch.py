@@ -412,6 +412,7 @@ class Server:
             except BaseException:
                 self.changes.lost()   # what was taken in is not in the index: look at everything again
                 raise
+            self.archive = index.archive   # its settings as the index was last built with (Index._rebuild)
             self._folder = current_folder(index.home)
             return report
         return IndexReport(total=-1)

@@ -343,6 +343,25 @@ def test_an_index_built_while_counterbrief_yml_was_half_written_is_built_again_w
     assert index.archive.reviewers_required == 2
 
 
+def test_an_index_built_while_the_vocabulary_was_half_written_is_built_again_with_all_of_it(make_archive):
+    """The same for vocabulary.yml: read while half of it was written, the build would leave out
+    every account whose theme is in the other half, and record the whole file as what it was
+    built from. It sees the file changed since it was read and builds again."""
+    from counterbrief import load
+    from counterbrief.index import Index
+
+    make_archive.story("one")   # its theme, suppression-of-dissent, is in the second half
+    vocabulary = make_archive.root / "vocabulary.yml"
+    whole = vocabulary.read_text(encoding="utf-8")
+    vocabulary.write_text(whole[:whole.index("- id: suppression-of-dissent")], encoding="utf-8")
+    index = Index(load.find_archive(make_archive.root, None, make_archive.root))
+    assert "suppression-of-dissent" not in index.vocabulary()   # read while half written
+    vocabulary.write_text(whole, encoding="utf-8")
+    index.fresh(rebuild=True)
+    result = cb(make_archive.root, "search", "*", "--json", watch=False)
+    assert result.returncode == 0 and '"id": "one"' in result.stdout, result.stdout
+
+
 def test_shell_completion_offers_no_id_while_a_redact_list_cannot_be_read(make_archive):
     path = make_archive.story("protector")
     make_archive.story("omar-said-story")

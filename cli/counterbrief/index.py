@@ -591,13 +591,18 @@ class Index:
         else:
             raise RuntimeError("the archive's redaction lists kept changing while the index was built")
         self._sweep(keep=folder)
+        # counterbrief.yml or vocabulary.yml says otherwise now than when it was read for this build:
+        # an editor that writes a file in two steps (emptied, then written) can be read in between.
+        # An index built with the empty marker's default would pass accounts it must not, one built
+        # with half a vocabulary would leave accounts out, and either would record the file as it is
+        # now: fresh, for every later command. Built again with what they say.
         required = self._required_now()
-        if required is not None and required != self.archive.reviewers_required and tries < 3:
-            # counterbrief.yml says otherwise now than when it was read for this build: an editor that
-            # writes it in two steps (emptied, then written) can be read in between, and an index
-            # built with the empty file's default would pass accounts it must not, while recording the
-            # file as it is now (fresh, for every later command). Built again with what it says.
-            self.archive = replace(self.archive, reviewers_required=required)
+        moved = self._vocabulary_stat is not None and _file_stat(self.archive.vocabulary_path) != self._vocabulary_stat
+        if tries < 3 and (moved or required is not None and required != self.archive.reviewers_required):
+            if required is not None:
+                self.archive = replace(self.archive, reviewers_required=required)
+            if moved:
+                self._vocabulary = self._vocabulary_stat = None
             return self._rebuild(scan, progress, tries + 1)
         report.rebuilt = True
         return report

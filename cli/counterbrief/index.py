@@ -14,7 +14,7 @@ import marshal
 import os
 import shutil
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -596,24 +596,15 @@ class Index:
         # An index built with the empty marker's default would pass accounts it must not, one built
         # with half a vocabulary would leave accounts out, and either would record the file as it is
         # now: fresh, for every later command. Built again with what they say.
-        required = self._required_now()
+        settings = load.settings_now(self.archive)
         moved = self._vocabulary_stat is not None and _file_stat(self.archive.vocabulary_path) != self._vocabulary_stat
-        if tries < 3 and (moved or required is not None and required != self.archive.reviewers_required):
-            if required is not None:
-                self.archive = replace(self.archive, reviewers_required=required)
+        if tries < 3 and (moved or settings is not self.archive):
+            self.archive = settings
             if moved:
                 self._vocabulary = self._vocabulary_stat = None
             return self._rebuild(scan, progress, tries + 1)
         report.rebuilt = True
         return report
-
-    def _required_now(self) -> Optional[int]:
-        """reviewers_required as counterbrief.yml says it now; None when the file cannot be read as
-        settings (every command refuses it before reading the index, load.find_archive)."""
-        try:
-            return load.archive_settings(self.archive)["reviewers_required"]
-        except CounterbriefError:
-            return None
 
     def _switch(self, name: str) -> None:
         """Make the index folder ``name`` the live one: one atomic rename; until then readers use the old index."""

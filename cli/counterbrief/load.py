@@ -9,7 +9,7 @@ import errno
 import os
 import re
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -130,6 +130,18 @@ def archive_settings(archive: Archive) -> dict[str, Any]:
                                 lines.get("reviewers_required"), fix="write e.g. reviewers_required: 2")
     settings["reviewers_required"] = required
     return settings
+
+
+def settings_now(archive: Archive) -> Archive:
+    """The archive with its settings as counterbrief.yml says them now (the watcher, and a build
+    that checks the file did not change while it was read): the same object when they are
+    unchanged, or when the file cannot be read as settings (every command refuses that itself, in
+    find_archive, before it reads the index)."""
+    try:
+        required = archive_settings(archive)["reviewers_required"]
+    except CounterbriefError:
+        return archive
+    return archive if required == archive.reviewers_required else replace(archive, reviewers_required=required)
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -420,17 +420,9 @@ class Server:
     def _read_settings(self) -> None:
         """The archive's settings (counterbrief.yml) as they are now: reviewers_required decides which
         accounts pass check, so an index built with the old value would serve accounts it must not."""
-        import dataclasses
+        from .load import settings_now
 
-        from .errors import CounterbriefError
-        from .load import archive_settings
-
-        try:
-            required = archive_settings(self.archive)["reviewers_required"]
-        except CounterbriefError:
-            return   # every command refuses a bad setting itself (load.find_archive), before asking
-        if required != self.archive.reviewers_required:
-            self.archive = dataclasses.replace(self.archive, reviewers_required=required)
+        self.archive = settings_now(self.archive)
 
     def update_early(self) -> None:
         """Take in the changes that arrived while no command was asking: the next command then finds
